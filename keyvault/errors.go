@@ -1,0 +1,211 @@
+package keyvault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Sentinel errors. Every error returned by this module's stores and by
+// Keyvault wraps at most a few of these; match them with errors.Is.
+var (
+	// ErrNotFound: no such secret (or version), or it is deleted.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidName: the name breaks Key Vault's rules (see ValidateName).
+	ErrInvalidName = errors.New("invalid secret name")
+	// ErrInvalidValue: the value cannot be stored (for example, over
+	// MaxValueBytes).
+	ErrInvalidValue = errors.New("invalid secret value")
+	// ErrPermission: the caller is not allowed (HTTP 401 or 403).
+	ErrPermission = errors.New("permission denied")
+	// ErrDisabled: the version is disabled and cannot be read. Errors that
+	// wrap it also wrap ErrPermission, since Key Vault answers 403.
+	ErrDisabled = errors.New("secret version is disabled")
+	// ErrThrottled: the vault refused the request for now (HTTP 429).
+	ErrThrottled = errors.New("throttled")
+	// ErrConflict: the request conflicts with the vault's state (HTTP 409),
+	// for example setting a name that is deleted but not yet purged.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the vault failed or could not be reached (HTTP 5xx or
+	// a transport error). Worth retrying later.
+	ErrUnavailable = errors.New("vault unavailable")
+)
+
+// Error is the error Keyvault methods return for one secret: the operation,
+// the secret's name and the cause. Its message is short ("get secret
+// db-password: not found") and never contains a value. Unwrap reaches the
+// cause, so errors.Is finds the sentinels and errors.As finds, for example, an
+// *azcore.ResponseError.
+type Error struct {
+	// Op is the operation, such as "get secret".
+	Op string
+	// Name is the secret's name; it may be empty for whole-vault operations.
+	Name string
+	// Err is the cause.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Name == "" {
+		return e.Op + ": " + e.Err.Error()
+	}
+	return e.Op + " " + e.Name + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ServiceError is how a Store reports a classified failure from a vault
+// service: which sentinels apply, the HTTP status and the service's error code
+// when there was one, and the underlying error. Its message names the kind and
+// the code ("not found (404 SecretNotFound)") and never the response body.
+type ServiceError struct {
+	// Kinds are the sentinels that apply, most specific first (may be empty).
+	Kinds []error
+	// StatusCode is the HTTP status, or 0 when no response arrived.
+	StatusCode int
+	// Code is the service's error code, such as "SecretNotFound".
+	Code string
+	// Err is the underlying error (for azurevault, an *azcore.ResponseError
+	// or a transport error). It may be nil.
+	Err error
+}
+
+func (e *ServiceError) Error() string {
+	var b strings.Builder
+	if len(e.Kinds) > 0 {
+		b.WriteString(e.Kinds[0].Error())
+	} else {
+		b.WriteString("request failed")
+	}
+	switch {
+	case e.StatusCode != 0 && e.Code != "":
+		fmt.Fprintf(&b, " (%d %s)", e.StatusCode, e.Code)
+	case e.StatusCode != 0:
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	case e.Code != "":
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinels and the underlying error.
+func (e *ServiceError) Unwrap() []error {
+	errs := slices.Clone(e.Kinds)
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// Classify maps an HTTP status and a Key Vault error code to a *ServiceError
+// carrying the matching sentinels. It is the single place where this module
+// decides what a vault's answer means:
+//
+//	400 -> ErrInvalidValue when the code is BadParameter for a value, else no sentinel
+//	401, 403 -> ErrPermission (and ErrDisabled first for SecretDisabled)
+//	404 -> ErrNotFound
+//	409 -> ErrConflict
+//	429 -> ErrThrottled
+//	5xx, or status 0 (no response) -> ErrUnavailable
+//
+// cause is kept as the ServiceError's Err.
+func Classify(status int, code string, cause error) *ServiceError {
+	se := &ServiceError{StatusCode: status, Code: code, Err: cause}
+	switch {
+	case status == 401 || status == 403:
+		if strings.EqualFold(code, "SecretDisabled") {
+			se.Kinds = []error{ErrDisabled, ErrPermission}
+		} else {
+			se.Kinds = []error{ErrPermission}
+		}
+	case status == 404:
+		se.Kinds = []error{ErrNotFound}
+	case status == 409:
+		se.Kinds = []error{ErrConflict}
+	case status == 429:
+		se.Kinds = []error{ErrThrottled}
+	case status == 0 || status >= 500:
+		se.Kinds = []error{ErrUnavailable}
+	}
+	return se
+}
+
+// BatchError reports the names that failed in a batch call (SetSecrets,
+// GetSecrets, DeleteSecrets). What succeeded stays done. Its message lists
+// each failed name and why, sorted by name; errors.Is(err, ErrNotFound) and
+// the like hold when any failure wraps that sentinel.
+type BatchError struct {
+	// Op is the batch operation, such as "get secrets".
+	Op string
+	// Failed maps each failed name to its error.
+	Failed map[string]error
+	// Total is how many names the batch had.
+	Total int
+}
+
+// Names returns the failed names, sorted.
+func (e *BatchError) Names() []string {
+	names := make([]string, 0, len(e.Failed))
+	for n := range e.Failed {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (e *BatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d of %d failed: ", e.Op, len(e.Failed), e.Total)
+	for i, n := range e.Names() {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(n)
+		b.WriteString(": ")
+		b.WriteString(causeText(e.Failed[n]))
+	}
+	return b.String()
+}
+
+// causeText drops the "op name: " prefix of an *Error so that batch messages
+// don't repeat it.
+func causeText(err error) string {
+	var ke *Error
+	if errors.As(err, &ke) && ke.Err != nil {
+		return ke.Err.Error()
+	}
+	return err.Error()
+}
+
+// Unwrap returns each failure, in name order.
+func (e *BatchError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Failed))
+	for _, n := range e.Names() {
+		errs = append(errs, e.Failed[n])
+	}
+	return errs
+}
+
+// wrap turns a store's error into the error a Keyvault method returns:
+// context errors pass through unchanged, everything else becomes an *Error.
+func wrap(ctx context.Context, op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ce := ctx.Err(); ce != nil && errors.Is(err, ce) {
+		return ce
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if _, ok := err.(*ServiceError); !ok {
+			return err
+		}
+	}
+	var ke *Error
+	if errors.As(err, &ke) && ke.Op == op && ke.Name == name {
+		return err
+	}
+	return &Error{Op: op, Name: name, Err: err}
+}
