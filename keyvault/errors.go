@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Sentinel errors. Every error returned by this module's stores and by
@@ -71,6 +72,9 @@ type ServiceError struct {
 	// Err is the underlying error (for azurevault, an *azcore.ResponseError
 	// or a transport error). It may be nil.
 	Err error
+	// RetryAfter is how long the service asked the caller to wait (its
+	// Retry-After header), or 0 when it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *ServiceError) Error() string {
@@ -87,6 +91,11 @@ func (e *ServiceError) Error() string {
 		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
 	case e.Code != "":
 		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
+	if e.StatusCode == 0 && e.Err != nil {
+		// A transport error: its text names the host, never a value.
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
 	}
 	return b.String()
 }

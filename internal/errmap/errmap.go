@@ -1,0 +1,74 @@
+// Package errmap turns errors from the Azure SDK into this module's
+// classified errors (keyvault.ServiceError wrapping the keyvault sentinels),
+// keeping the *azcore.ResponseError reachable with errors.As. It is the one
+// place where an Azure error is classified; the mapping itself is
+// keyvault.Classify.
+package errmap
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/go-azureml/secrets/keyvault"
+)
+
+// FromAzure classifies err. Context errors come back unchanged; an
+// *azcore.ResponseError becomes a *keyvault.ServiceError with the status,
+// the service's error code and any Retry-After; any other error (transport,
+// truncated body) becomes a ServiceError wrapping keyvault.ErrUnavailable.
+// The result's message never includes a response body.
+func FromAzure(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var se *keyvault.ServiceError
+	if errors.As(err, &se) {
+		return err
+	}
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		out := keyvault.Classify(re.StatusCode, re.ErrorCode, err)
+		if re.RawResponse != nil {
+			out.RetryAfter = RetryAfter(re.RawResponse.Header, time.Now())
+		}
+		return out
+	}
+	return keyvault.Classify(0, "", err)
+}
+
+// RetryAfter reads a Retry-After header (seconds, or an HTTP date measured
+// from now; also x-ms-retry-after-ms and retry-after-ms). It returns 0 when
+// the header is absent or unreadable.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	for _, k := range []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+		if v := h.Get(k); v != "" {
+			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+				return time.Duration(ms * float64(time.Millisecond))
+			}
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

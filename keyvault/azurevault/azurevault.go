@@ -1,0 +1,498 @@
+// Package azurevault is a keyvault.Store over the Azure SDK's
+// azsecrets.Client: the real Azure Key Vault. It is the only package of this
+// module that imports azsecrets.
+//
+// It lists through the SDK's pager, classifies every failure with the
+// keyvault sentinels (errors.As still reaches *azcore.ResponseError), and
+// never turns on body logging, so azcore's logger cannot write a value.
+// Retries, Retry-After, logging and tracing are azcore's, configured through
+// Options.ClientOptions.
+//
+// # Environment
+//
+// NewFromEnv picks the vault from the environment:
+//
+//	AMLSECRETS_KEYVAULT_URL  the vault URL (EnvKeyvaultURL)
+//	AMLSECRETS_CA_FILE       a PEM CA trusted beside the system roots, for a
+//	                         loopback vault only (EnvCAFile)
+//
+// For a loopback vault host (127.0.0.0/8, ::1, localhost), as printed by
+// `amlsecrets serve`, the CA file is trusted, the SDK's challenge-resource
+// verification is relaxed and, when no credential is given, a local static
+// credential is used. None of this applies to any other host, and an http://
+// URL is always refused.
+//
+// # Errors
+//
+// Errors wrap keyvault.ErrNotFound, ErrPermission, ErrDisabled,
+// ErrThrottled, ErrConflict or ErrUnavailable as the service answered (see
+// keyvault.Classify); context errors come back unchanged.
+package azurevault
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"iter"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/go-azureml/secrets/internal/errmap"
+	"github.com/go-azureml/secrets/keyvault"
+)
+
+var (
+	_ keyvault.Store             = (*Store)(nil)
+	_ keyvault.VersionLister     = (*Store)(nil)
+	_ keyvault.PropertiesUpdater = (*Store)(nil)
+	_ keyvault.DeletedLister     = (*Store)(nil)
+	_ keyvault.Recoverer         = (*Store)(nil)
+	_ keyvault.Purger            = (*Store)(nil)
+)
+
+// Environment variables NewFromEnv reads.
+const (
+	// EnvKeyvaultURL names the vault to use, e.g. the URL `amlsecrets serve`
+	// prints.
+	EnvKeyvaultURL = "AMLSECRETS_KEYVAULT_URL"
+	// EnvCAFile names a PEM file of CA certificates trusted, beside the
+	// system roots, for a loopback vault.
+	EnvCAFile = "AMLSECRETS_CA_FILE"
+)
+
+// ErrNoVaultURL is returned by NewFromEnv when AMLSECRETS_KEYVAULT_URL is not
+// set.
+var ErrNoVaultURL = errors.New("azurevault: " + EnvKeyvaultURL + " is not set")
+
+// Options configure a Store. A nil *Options means defaults.
+type Options struct {
+	// ClientOptions configure the azcore pipeline: Cloud, Retry,
+	// Transport, Logging, Telemetry. Logging.IncludeBody is always forced
+	// off, since bodies carry secret values.
+	ClientOptions azcore.ClientOptions
+	// CAFile is a PEM file of CA certificates to trust beside the system
+	// roots. It is used only for a loopback vault host and only when
+	// ClientOptions.Transport is nil.
+	CAFile string
+	// DisableChallengeResourceVerification turns off the SDK's check that
+	// the vault's authentication challenge names a Key Vault resource. It is
+	// turned off by itself for a loopback host; leave this false otherwise.
+	DisableChallengeResourceVerification bool
+	// Getenv reads the environment for NewFromEnv; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// Store is a keyvault.Store over one Azure Key Vault. Keep one per vault per
+// process: its client caches the bearer token, so every request after the
+// first reuses it.
+type Store struct {
+	client   *azsecrets.Client
+	vaultURL string
+}
+
+// New returns a Store for the vault at vaultURL (https://NAME.vault.azure.net/).
+// cred authenticates requests; it may be nil only for a loopback vault, which
+// gets a local static credential. An http:// URL is refused: it would send
+// the bearer token and every value in clear text.
+func New(vaultURL string, cred azcore.TokenCredential, opts *Options) (*Store, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	u, err := url.Parse(vaultURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("azurevault: vault URL %q is not a URL like https://NAME.vault.azure.net/", vaultURL)
+	}
+	if u.Scheme != "https" {
+		return nil, fmt.Errorf("azurevault: vault URL %q must use https: Key Vault requests carry a bearer token and secret values, which must not travel in clear text", vaultURL)
+	}
+	loopback := IsLoopback(u.Hostname())
+	co := opts.ClientOptions
+	co.Logging.IncludeBody = false
+	if loopback && co.Transport == nil && opts.CAFile != "" {
+		t, err := transportWithCA(opts.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		co.Transport = t
+	}
+	if cred == nil {
+		if !loopback {
+			return nil, fmt.Errorf("azurevault: no credential for vault %s: pass one (credential.New picks the right one for where the code runs)", u.Host)
+		}
+		cred = LocalCredential()
+	}
+	c, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
+		ClientOptions:                        co,
+		DisableChallengeResourceVerification: loopback || opts.DisableChallengeResourceVerification,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("azurevault: %w", err)
+	}
+	return &Store{client: c, vaultURL: vaultURL}, nil
+}
+
+// NewFromEnv returns a Store for the vault named by AMLSECRETS_KEYVAULT_URL,
+// trusting AMLSECRETS_CA_FILE for a loopback vault (unless opts.CAFile is
+// set). It returns ErrNoVaultURL when the variable is unset.
+func NewFromEnv(cred azcore.TokenCredential, opts *Options) (*Store, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	vaultURL := strings.TrimSpace(getenv(EnvKeyvaultURL))
+	if vaultURL == "" {
+		return nil, ErrNoVaultURL
+	}
+	if o.CAFile == "" {
+		o.CAFile = getenv(EnvCAFile)
+	}
+	return New(vaultURL, cred, &o)
+}
+
+// VaultURL returns the vault's URL.
+func (s *Store) VaultURL() string { return s.vaultURL }
+
+// String names the vault; it shows no credential.
+func (s *Store) String() string { return "Azure Key Vault " + s.vaultURL }
+
+// Client returns the underlying azsecrets client, for what this package does
+// not cover (backup and restore, for example).
+func (s *Store) Client() *azsecrets.Client { return s.client }
+
+// IsLoopback reports whether host (without port) is a loopback address or
+// "localhost".
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func transportWithCA(file string) (*http.Client, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("azurevault: read CA file (%s): %w", EnvCAFile, err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("azurevault: CA file %s holds no PEM certificate", file)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}, nil
+}
+
+// LocalCredential returns the static credential used for a loopback
+// emulator: a fixed, well-formed bearer token valid for a day, which
+// `amlsecrets serve` accepts. It is never used for any other host.
+func LocalCredential() azcore.TokenCredential { return localCredential{} }
+
+type localCredential struct{}
+
+func (localCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "amlsecrets-local-emulator", ExpiresOn: time.Now().Add(24 * time.Hour)}, nil
+}
+
+func validate(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return keyvault.ValidateName(name)
+}
+
+// GetSecret gets a version of the named secret ("" = latest).
+func (s *Store) GetSecret(ctx context.Context, name, version string) (keyvault.Secret, error) {
+	if err := validate(ctx, name); err != nil {
+		return keyvault.Secret{}, err
+	}
+	resp, err := s.client.GetSecret(ctx, name, version, nil)
+	if err != nil {
+		return keyvault.Secret{}, errmap.FromAzure(err)
+	}
+	p := props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name)
+	if p.Version == "" {
+		p.Version = version
+	}
+	return keyvault.Secret{Properties: p, Value: keyvault.NewValue(deref(resp.Value))}, nil
+}
+
+// SetSecret sets a new version of the named secret.
+func (s *Store) SetSecret(ctx context.Context, name, value string, opts *keyvault.SetSecretOptions) (keyvault.Properties, error) {
+	if err := validate(ctx, name); err != nil {
+		return keyvault.Properties{}, err
+	}
+	if err := keyvault.ValidateValue(value); err != nil {
+		return keyvault.Properties{}, err
+	}
+	params := azsecrets.SetSecretParameters{Value: &value}
+	if opts != nil {
+		if opts.ContentType != "" {
+			params.ContentType = &opts.ContentType
+		}
+		params.Tags = tagsOut(opts.Tags)
+		attrs := &azsecrets.SecretAttributes{Enabled: opts.Enabled}
+		if !opts.Expires.IsZero() {
+			attrs.Expires = to.Ptr(opts.Expires)
+		}
+		if !opts.NotBefore.IsZero() {
+			attrs.NotBefore = to.Ptr(opts.NotBefore)
+		}
+		if attrs.Enabled != nil || attrs.Expires != nil || attrs.NotBefore != nil {
+			params.SecretAttributes = attrs
+		}
+	}
+	resp, err := s.client.SetSecret(ctx, name, params, nil)
+	if err != nil {
+		return keyvault.Properties{}, errmap.FromAzure(err)
+	}
+	return props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name), nil
+}
+
+// DeleteSecret deletes the named secret (a soft delete where the vault has
+// it on, as every new vault does).
+func (s *Store) DeleteSecret(ctx context.Context, name string) error {
+	if err := validate(ctx, name); err != nil {
+		return err
+	}
+	_, err := s.client.DeleteSecret(ctx, name, nil)
+	return errmap.FromAzure(err)
+}
+
+// ListSecrets yields the properties of every secret, page by page.
+func (s *Store) ListSecrets(ctx context.Context) iter.Seq2[keyvault.Properties, error] {
+	return func(yield func(keyvault.Properties, error) bool) {
+		pager := s.client.NewListSecretPropertiesPager(nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				yield(keyvault.Properties{}, errmap.FromAzure(err))
+				return
+			}
+			for _, it := range page.Value {
+				if it == nil || it.ID == nil {
+					continue // an item without an id cannot be named
+				}
+				if !yield(props(it.ID, it.Attributes, it.ContentType, it.Tags, ""), nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// ListSecretVersions yields the properties of every version of a secret.
+func (s *Store) ListSecretVersions(ctx context.Context, name string) iter.Seq2[keyvault.Properties, error] {
+	return func(yield func(keyvault.Properties, error) bool) {
+		if err := validate(ctx, name); err != nil {
+			yield(keyvault.Properties{}, err)
+			return
+		}
+		pager := s.client.NewListSecretPropertiesVersionsPager(name, nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				yield(keyvault.Properties{}, errmap.FromAzure(err))
+				return
+			}
+			for _, it := range page.Value {
+				if it == nil || it.ID == nil {
+					continue
+				}
+				if !yield(props(it.ID, it.Attributes, it.ContentType, it.Tags, name), nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// UpdateSecretProperties changes a version's metadata ("" = latest).
+func (s *Store) UpdateSecretProperties(ctx context.Context, name, version string, opts *keyvault.UpdateSecretPropertiesOptions) (keyvault.Properties, error) {
+	if err := validate(ctx, name); err != nil {
+		return keyvault.Properties{}, err
+	}
+	var params azsecrets.UpdateSecretPropertiesParameters
+	if opts != nil {
+		params.ContentType = opts.ContentType
+		if opts.Tags != nil {
+			params.Tags = tagsOut(opts.Tags)
+			if params.Tags == nil {
+				params.Tags = map[string]*string{}
+			}
+		}
+		attrs := &azsecrets.SecretAttributes{Enabled: opts.Enabled}
+		if opts.Expires != nil {
+			attrs.Expires = timeOrNil(*opts.Expires)
+		}
+		if opts.NotBefore != nil {
+			attrs.NotBefore = timeOrNil(*opts.NotBefore)
+		}
+		params.SecretAttributes = attrs
+	}
+	resp, err := s.client.UpdateSecretProperties(ctx, name, version, params, nil)
+	if err != nil {
+		return keyvault.Properties{}, errmap.FromAzure(err)
+	}
+	return props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name), nil
+}
+
+// ListDeletedSecrets yields the deleted secrets that can be recovered.
+func (s *Store) ListDeletedSecrets(ctx context.Context) iter.Seq2[keyvault.DeletedSecret, error] {
+	return func(yield func(keyvault.DeletedSecret, error) bool) {
+		pager := s.client.NewListDeletedSecretPropertiesPager(nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				yield(keyvault.DeletedSecret{}, errmap.FromAzure(err))
+				return
+			}
+			for _, it := range page.Value {
+				if it == nil || it.ID == nil {
+					continue
+				}
+				d := keyvault.DeletedSecret{
+					Properties: props(it.ID, it.Attributes, it.ContentType, it.Tags, ""),
+					RecoveryID: deref(it.RecoveryID),
+				}
+				d.DeletedDate = timeOf(it.DeletedDate)
+				d.ScheduledPurgeDate = timeOf(it.ScheduledPurgeDate)
+				if !yield(d, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// RecoverDeletedSecret recovers a deleted secret.
+func (s *Store) RecoverDeletedSecret(ctx context.Context, name string) (keyvault.Properties, error) {
+	if err := validate(ctx, name); err != nil {
+		return keyvault.Properties{}, err
+	}
+	resp, err := s.client.RecoverDeletedSecret(ctx, name, nil)
+	if err != nil {
+		return keyvault.Properties{}, errmap.FromAzure(err)
+	}
+	return props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name), nil
+}
+
+// PurgeDeletedSecret purges a deleted secret for good.
+func (s *Store) PurgeDeletedSecret(ctx context.Context, name string) error {
+	if err := validate(ctx, name); err != nil {
+		return err
+	}
+	_, err := s.client.PurgeDeletedSecret(ctx, name, nil)
+	return errmap.FromAzure(err)
+}
+
+// props converts the SDK's fields; fallback names the secret when id is
+// missing or unparsable.
+func props(id *azsecrets.ID, a *azsecrets.SecretAttributes, contentType *string, tags map[string]*string, fallback string) keyvault.Properties {
+	p := keyvault.Properties{Name: fallback, ContentType: deref(contentType), Enabled: true}
+	if id != nil && *id != "" {
+		if n := safeName(id); n != "" {
+			p.Name = n
+		}
+		p.Version = safeVersion(id)
+	}
+	if len(tags) > 0 {
+		p.Tags = make(map[string]string, len(tags))
+		for k, v := range tags {
+			p.Tags[k] = deref(v)
+		}
+	}
+	if a != nil {
+		if a.Enabled != nil {
+			p.Enabled = *a.Enabled
+		}
+		p.Created = timeOf(a.Created)
+		p.Updated = timeOf(a.Updated)
+		p.Expires = timeOf(a.Expires)
+		p.NotBefore = timeOf(a.NotBefore)
+	}
+	return p
+}
+
+// safeName and safeVersion parse an id without trusting it: the SDK's ID
+// methods panic on some malformed ids.
+func safeName(id *azsecrets.ID) string {
+	parts := idParts(string(*id))
+	if len(parts) >= 2 {
+		return parts[1]
+	}
+	return ""
+}
+
+func safeVersion(id *azsecrets.ID) string {
+	parts := idParts(string(*id))
+	if len(parts) >= 3 {
+		return parts[2]
+	}
+	return ""
+}
+
+// idParts returns the path segments of https://HOST/secrets/NAME[/VERSION].
+func idParts(id string) []string {
+	u, err := url.Parse(id)
+	if err != nil {
+		return nil
+	}
+	var parts []string
+	for p := range strings.SplitSeq(strings.Trim(u.Path, "/"), "/") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return parts
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func tagsOut(tags map[string]string) map[string]*string {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make(map[string]*string, len(tags))
+	for k, v := range tags {
+		out[k] = to.Ptr(v)
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
