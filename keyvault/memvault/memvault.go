@@ -212,7 +212,9 @@ func (s *Store) ListSecrets(ctx context.Context) iter.Seq2[keyvault.Properties, 
 			out = append(out, sec.versions[len(sec.versions)-1].props.Clone())
 		}
 		s.mu.RUnlock()
-		slices.SortFunc(out, func(a, b keyvault.Properties) int { return cmp.Compare(keyvault.NameKey(a.Name), keyvault.NameKey(b.Name)) })
+		slices.SortFunc(out, func(a, b keyvault.Properties) int {
+			return cmp.Compare(keyvault.NameKey(a.Name), keyvault.NameKey(b.Name))
+		})
 		for _, p := range out {
 			if err := ctx.Err(); err != nil {
 				yield(keyvault.Properties{}, err)
