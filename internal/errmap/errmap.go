@@ -7,12 +7,14 @@ package errmap
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/go-azureml/secrets/keyvault"
 )
@@ -35,7 +37,13 @@ func FromAzure(err error) error {
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
-		out := keyvault.Classify(re.StatusCode, re.ErrorCode, err)
+		code := re.ErrorCode
+		if inner := innerCode(re.RawResponse); inner != "" {
+			// Key Vault puts the precise reason in innererror, e.g.
+			// Forbidden/SecretDisabled or Conflict/ObjectIsDeletedButRecoverable.
+			code = inner
+		}
+		out := keyvault.Classify(re.StatusCode, code, err)
 		if re.RawResponse != nil {
 			out.RetryAfter = RetryAfter(re.RawResponse.Header, time.Now())
 		}
@@ -71,4 +79,28 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// innerCode reads error.innererror.code from a Key Vault error body, which
+// azcore has already buffered. It returns "" when there is none. Only the
+// code is kept; the body is never put into an error message.
+func innerCode(resp *http.Response) string {
+	if resp == nil || resp.Body == nil {
+		return ""
+	}
+	body, err := runtime.Payload(resp)
+	if err != nil || len(body) == 0 || len(body) > 64<<10 {
+		return ""
+	}
+	var e struct {
+		Error struct {
+			InnerError struct {
+				Code string `json:"code"`
+			} `json:"innererror"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	return e.Error.InnerError.Code
 }
