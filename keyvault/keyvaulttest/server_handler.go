@@ -1,0 +1,431 @@
+package keyvaulttest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Route names, as Stats.ByRoute reports them: the REST API's operation names.
+const (
+	RouteSetSecret            = "SetSecret"
+	RouteGetSecret            = "GetSecret"
+	RouteUpdateSecret         = "UpdateSecret"
+	RouteDeleteSecret         = "DeleteSecret"
+	RouteGetSecrets           = "GetSecrets"
+	RouteGetSecretVersions    = "GetSecretVersions"
+	RouteGetDeletedSecrets    = "GetDeletedSecrets"
+	RouteGetDeletedSecret     = "GetDeletedSecret"
+	RoutePurgeDeletedSecret   = "PurgeDeletedSecret"
+	RouteRecoverDeletedSecret = "RecoverDeletedSecret"
+	RouteBackupSecret         = "BackupSecret"
+	RouteRestoreSecret        = "RestoreSecret"
+	RouteUnknown              = "Unknown"
+)
+
+const (
+	defaultMaxResults = 25
+	maxMaxResults     = 25
+)
+
+// route is a request matched against the REST surface.
+type route struct {
+	name    string // one of the Route constants
+	secret  string // raw (unescaped) secret name, "" if none
+	version string
+	allowed string // for a known path with a wrong method: the allowed methods
+}
+
+// match maps method and escaped path to a route.
+func match(method, escapedPath string) route {
+	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
+	for i, seg := range segs {
+		u, err := pathUnescape(seg)
+		if err != nil {
+			return route{name: RouteUnknown}
+		}
+		segs[i] = u
+	}
+	is := func(i int, lit string) bool { return strings.EqualFold(segs[i], lit) }
+	pick := func(r route, methods map[string]string) route {
+		if n, ok := methods[method]; ok {
+			r.name = n
+			return r
+		}
+		allowed := make([]string, 0, len(methods))
+		for _, m := range []string{"GET", "PUT", "PATCH", "POST", "DELETE"} {
+			if _, ok := methods[m]; ok {
+				allowed = append(allowed, m)
+			}
+		}
+		r.name, r.allowed = RouteUnknown, strings.Join(allowed, ", ")
+		return r
+	}
+	switch {
+	case len(segs) == 1 && is(0, "secrets"), len(segs) == 2 && is(0, "secrets") && segs[1] == "":
+		return pick(route{}, map[string]string{"GET": RouteGetSecrets})
+	case len(segs) == 2 && is(0, "secrets") && is(1, "restore"):
+		return pick(route{}, map[string]string{"POST": RouteRestoreSecret})
+	case len(segs) == 2 && is(0, "secrets"):
+		return pick(route{secret: segs[1]}, map[string]string{
+			"PUT": RouteSetSecret, "GET": RouteGetSecret, "PATCH": RouteUpdateSecret, "DELETE": RouteDeleteSecret})
+	case len(segs) == 3 && is(0, "secrets") && segs[1] != "" && is(2, "versions"):
+		return pick(route{secret: segs[1]}, map[string]string{"GET": RouteGetSecretVersions})
+	case len(segs) == 3 && is(0, "secrets") && segs[1] != "" && is(2, "backup"):
+		return pick(route{secret: segs[1]}, map[string]string{"POST": RouteBackupSecret})
+	case len(segs) == 3 && is(0, "secrets") && segs[1] != "" && segs[2] == "":
+		return pick(route{secret: segs[1]}, map[string]string{
+			"PUT": RouteSetSecret, "GET": RouteGetSecret, "PATCH": RouteUpdateSecret})
+	case len(segs) == 3 && is(0, "secrets") && segs[1] != "":
+		return pick(route{secret: segs[1], version: segs[2]}, map[string]string{
+			"GET": RouteGetSecret, "PATCH": RouteUpdateSecret})
+	case len(segs) == 1 && is(0, "deletedsecrets"), len(segs) == 2 && is(0, "deletedsecrets") && segs[1] == "":
+		return pick(route{}, map[string]string{"GET": RouteGetDeletedSecrets})
+	case len(segs) == 2 && is(0, "deletedsecrets"):
+		return pick(route{secret: segs[1]}, map[string]string{
+			"GET": RouteGetDeletedSecret, "DELETE": RoutePurgeDeletedSecret})
+	case len(segs) == 3 && is(0, "deletedsecrets") && segs[1] != "" && is(2, "recover"):
+		return pick(route{secret: segs[1]}, map[string]string{"POST": RouteRecoverDeletedSecret})
+	}
+	return route{name: RouteUnknown}
+}
+
+func pathUnescape(s string) (string, error) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	return url.PathUnescape(s)
+}
+
+// response is what a handler answers; serveHTTP writes it.
+type response struct {
+	status int
+	body   any // marshalled as JSON; nil for no body
+	header http.Header
+}
+
+func errorResponse(e *apiError) response {
+	type inner struct {
+		Code string `json:"code"`
+	}
+	type body struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError *inner `json:"innererror,omitempty"`
+	}
+	b := body{Code: e.code, Message: e.msg}
+	if e.inner != "" {
+		b.InnerError = &inner{e.inner}
+	}
+	return response{status: e.status, body: map[string]any{"error": b}}
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+
+	rt := match(r.Method, r.URL.EscapedPath())
+
+	if d := s.latency(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			panic(http.ErrAbortHandler) // the client is gone
+		case <-s.closing:
+			t.Stop()
+			panic(http.ErrAbortHandler) // close the connection unanswered
+		}
+	}
+
+	// Authentication comes first and is answered before the body is read.
+	if !s.authorized(r) {
+		msg := "AKV10000: Request is missing a Bearer or PoP token."
+		if r.Header.Get("Authorization") != "" {
+			msg = "AKV10032: Invalid issuer or token."
+		}
+		resp := errorResponse(&apiError{401, "Unauthorized", "", msg})
+		resp.header = http.Header{"Www-Authenticate": {fmt.Sprintf(
+			`Bearer authorization="https://login.microsoftonline.com/%s", resource="%s"`, s.opts.TenantID, ChallengeResource)}}
+		s.record(rt.name, 401, func(st *Stats) { st.Challenges++ })
+		s.write(w, resp, false)
+		return
+	}
+
+	if throttled, retryAfter := s.throttle(); throttled {
+		resp := errorResponse(&apiError{429, "Throttled",
+			"", "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"})
+		if retryAfter != "" {
+			resp.header = http.Header{"Retry-After": {retryAfter}}
+		}
+		s.record(rt.name, 429, func(st *Stats) { st.Throttled++ })
+		s.write(w, resp, false)
+		return
+	}
+
+	f, status := s.nextFault()
+	switch f {
+	case faultDrop:
+		s.record(rt.name, 0, func(st *Stats) { st.Dropped++ })
+		panic(http.ErrAbortHandler) // closes the connection without a response
+	case faultError:
+		resp := errorResponse(&apiError{status, faultCode(status), "", "Injected fault."})
+		s.record(rt.name, status, func(st *Stats) { st.Faults++ })
+		s.write(w, resp, false)
+		return
+	}
+
+	resp := s.handle(r, rt)
+	if f == faultTruncate {
+		s.record(rt.name, resp.status, func(st *Stats) { st.Truncated++ })
+		s.write(w, resp, true)
+		return
+	}
+	s.record(rt.name, resp.status, nil)
+	s.write(w, resp, false)
+}
+
+func faultCode(status int) string {
+	switch status {
+	case 500:
+		return "InternalServerError"
+	case 502:
+		return "BadGateway"
+	case 503:
+		return "ServiceUnavailable"
+	case 504:
+		return "GatewayTimeout"
+	case 429:
+		return "Throttled"
+	case 408:
+		return "RequestTimeout"
+	}
+	return strings.ReplaceAll(http.StatusText(status), " ", "")
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	tok = strings.TrimSpace(tok)
+	if s.opts.AcceptAnyToken {
+		return tok != "" && !strings.ContainsAny(tok, " \t")
+	}
+	return tok == s.token
+}
+
+func (s *Server) write(w http.ResponseWriter, resp response, truncate bool) {
+	h := w.Header()
+	for k, v := range resp.header {
+		h[k] = v
+	}
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Ms-Keyvault-Service-Version", "keyvaulttest")
+	h.Set("X-Ms-Request-Id", requestID())
+	var body []byte
+	if resp.body != nil {
+		b, err := json.Marshal(resp.body)
+		if err != nil {
+			resp.status, b = 500, []byte(`{"error":{"code":"InternalServerError","message":"encoding failed"}}`)
+		}
+		body = b
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	if truncate {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		h.Set("Connection", "close")
+		w.WriteHeader(resp.status)
+		_, _ = w.Write(body[:len(body)/2])
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler) // close the connection mid-body
+	}
+	if resp.status != http.StatusNoContent {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(body)
+}
+
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	x := hex.EncodeToString(b[:])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// handle serves an authenticated, unthrottled, unfaulted request.
+func (s *Server) handle(r *http.Request, rt route) response {
+	if rt.name == RouteUnknown {
+		if rt.allowed != "" {
+			resp := errorResponse(&apiError{405, "MethodNotAllowed", "",
+				fmt.Sprintf("The requested resource does not support http method '%s'.", r.Method)})
+			resp.header = http.Header{"Allow": {rt.allowed}}
+			return resp
+		}
+		return errorResponse(&apiError{404, "NotFound", "", "The requested resource was not found: " + r.URL.Path})
+	}
+	q := r.URL.Query()
+	if q.Get("api-version") == "" {
+		return errorResponse(badParameter("The api-version query parameter (?api-version=) is required for all requests."))
+	}
+	if rt.secret != "" && !validName(rt.secret) {
+		return errorResponse(badName(rt.secret))
+	}
+	host := r.Host
+	now := s.now()
+	var (
+		out any
+		err error
+	)
+	switch rt.name {
+	case RouteSetSecret:
+		var p setParams
+		if err = decodeBody(r, &p); err == nil {
+			switch {
+			case p.Value == nil:
+				err = badParameter("Property value is required.")
+			case len(*p.Value) > MaxValueBytes:
+				err = badParameter(fmt.Sprintf("Secret value is too large: the maximum is %d bytes.", MaxValueBytes))
+			default:
+				out, err = s.store.set(rt.secret, &p, now, host)
+			}
+		}
+	case RouteGetSecret:
+		out, err = s.store.get(rt.secret, rt.version, host)
+	case RouteUpdateSecret:
+		var p updateParams
+		if err = decodeBody(r, &p); err == nil {
+			out, err = s.store.update(rt.secret, rt.version, &p, now, host)
+		}
+	case RouteDeleteSecret:
+		out, err = s.store.delete(rt.secret, now, host)
+	case RouteGetDeletedSecret:
+		out, err = s.store.getDeleted(rt.secret, host)
+	case RoutePurgeDeletedSecret:
+		if err = s.store.purge(rt.secret); err == nil {
+			return response{status: http.StatusNoContent}
+		}
+	case RouteRecoverDeletedSecret:
+		out, err = s.store.recover(rt.secret, host)
+	case RouteBackupSecret:
+		var blob []byte
+		if blob, err = s.store.backup(rt.secret); err == nil {
+			out = map[string]string{"value": encodeBlob(blob)}
+		}
+	case RouteRestoreSecret:
+		var p struct {
+			Value *string `json:"value"`
+		}
+		if err = decodeBody(r, &p); err == nil {
+			var blob []byte
+			if p.Value == nil {
+				err = badParameter("Property value is required.")
+			} else if blob, err = decodeBlob(*p.Value); err != nil {
+				err = badParameter("Backup blob is not valid base64url.")
+			} else {
+				out, err = s.store.restore(blob, host)
+			}
+		}
+	case RouteGetSecrets, RouteGetDeletedSecrets, RouteGetSecretVersions:
+		out, err = s.page(r, rt, host)
+	}
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = &apiError{500, "InternalServerError", "", "Internal error."}
+		}
+		return errorResponse(ae)
+	}
+	return response{status: http.StatusOK, body: out}
+}
+
+// decodeBody reads a JSON request body into v, answering BadParameter for an
+// empty, oversized or malformed body. Error messages never quote the body.
+func decodeBody(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return badParameter("The request body could not be read.")
+	}
+	if len(b) > maxBodyBytes {
+		return badParameter("The request body is too large.")
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return badParameter("The request body is required.")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badParameter(fmt.Sprintf("Invalid type for property %s.", te.Field))
+		}
+		return badParameter("The request body is not valid JSON.")
+	}
+	return nil
+}
+
+type listJSON struct {
+	Value    []bundleJSON `json:"value"`
+	NextLink *string      `json:"nextLink"`
+}
+
+// page answers a listing: maxresults 1..25 (default 25), and a nextLink with
+// api-version, $skiptoken (the key of the next item, base64url) and maxresults.
+func (s *Server) page(r *http.Request, rt route, host string) (listJSON, error) {
+	q := r.URL.Query()
+	maxResults := defaultMaxResults
+	if v := q.Get("maxresults"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxMaxResults {
+			return listJSON{}, badParameter(fmt.Sprintf("Invalid value for maxresults: it must be between 1 and %d.", maxMaxResults))
+		}
+		maxResults = n
+	}
+	start := ""
+	if v := q.Get("$skiptoken"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return listJSON{}, badParameter("Invalid $skiptoken.")
+		}
+		start = string(b)
+	}
+	var items []item
+	path := "/secrets"
+	switch rt.name {
+	case RouteGetSecrets:
+		items = s.store.list(host)
+	case RouteGetDeletedSecrets:
+		items, path = s.store.listDeleted(host), "/deletedsecrets"
+	case RouteGetSecretVersions:
+		items, path = s.store.listVersions(rt.secret, host), "/secrets/"+rt.secret+"/versions"
+	}
+	i := 0
+	for i < len(items) && items[i].key < start {
+		i++
+	}
+	out := listJSON{Value: make([]bundleJSON, 0, maxResults)}
+	for ; i < len(items) && len(out.Value) < maxResults; i++ {
+		out.Value = append(out.Value, items[i].bundle)
+	}
+	if i < len(items) {
+		next := fmt.Sprintf("https://%s%s?api-version=%s&$skiptoken=%s&maxresults=%d",
+			host, path, url.QueryEscape(q.Get("api-version")), base64.RawURLEncoding.EncodeToString([]byte(items[i].key)), maxResults)
+		out.NextLink = &next
+	}
+	return out, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
