@@ -88,6 +88,7 @@ type serveProc struct {
 	url, ca  string
 	stderr   *strings.Builder
 	waitDone chan error
+	exited   bool // set by the test goroutine once waitDone was received
 }
 
 func startServe(t *testing.T, bin string, args ...string) *serveProc {
@@ -99,7 +100,7 @@ func startServe(t *testing.T, bin string, args ...string) *serveProc {
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if !p.exited {
 			_ = cmd.Process.Kill()
 			<-p.waitDone
 		}
@@ -117,6 +118,7 @@ func (p *serveProc) stop(t *testing.T, sig syscall.Signal) {
 	require.NoError(t, p.cmd.Process.Signal(sig))
 	select {
 	case err := <-p.waitDone:
+		p.exited = true
 		require.NoError(t, err, "clean exit; stderr: %s", p.stderr.String())
 		assert.Equal(t, 0, p.cmd.ProcessState.ExitCode())
 	case <-time.After(10 * time.Second):
@@ -161,6 +163,23 @@ func TestServeProcess(t *testing.T) {
 	p2.stop(t, syscall.SIGINT)
 	_, err = os.Stat(caOut)
 	assert.NoError(t, err, "--ca-out is kept")
+
+	// SIGKILL right after an acknowledged write loses nothing.
+	p3 := startServe(t, bin, "--state", state, "--ca-out", caOut)
+	c3, closeIdle3 := clientFor(t, p3.url, p3.ca)
+	_, err = c3.SetSecret(ctx, "acked", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil)
+	require.NoError(t, err)
+	closeIdle3()
+	require.NoError(t, p3.cmd.Process.Kill())
+	require.Error(t, <-p3.waitDone)
+	p3.exited = true
+	p4 := startServe(t, bin, "--state", state, "--ca-out", caOut)
+	c4, closeIdle4 := clientFor(t, p4.url, p4.ca)
+	got, err = c4.GetSecret(ctx, "acked", "", nil)
+	require.NoError(t, err, "the acknowledged write survived SIGKILL")
+	assert.Equal(t, "v", *got.Value)
+	closeIdle4()
+	p4.stop(t, syscall.SIGTERM)
 }
 
 // TestServeInProcess runs serve through runContext and stops it by ending the context.
