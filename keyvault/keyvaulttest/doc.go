@@ -39,6 +39,11 @@
 // MethodNotAllowed for anything else. Error messages never contain a value.
 //
 // Deleted secrets stay until purged: the server never purges on its own.
+// Listing the versions of a name that does not exist answers an empty list.
+// Backups are opaque to clients, restorable into any Server, and not a stable
+// format. ListenURL (https://127.0.0.1:PORT/) reaches the same server directly;
+// clients using it must turn challenge-resource verification off, as they must
+// against `amlsecrets serve`, which sets AcceptAnyToken.
 //
 // # Faults
 //
