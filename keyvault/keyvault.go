@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // DefaultConcurrency is how many requests a batch call (GetSecrets,
@@ -22,16 +26,38 @@ type Options struct {
 	// Concurrency bounds the requests a batch call has in flight at once.
 	// 0 means DefaultConcurrency; 1 means one at a time.
 	Concurrency int
+	// Cache configures the in-memory cache of secret values; nil means the
+	// defaults (on, DefaultCacheTTL). See CacheOptions.
+	Cache *CacheOptions
+	// Retry configures retries of throttled and failed requests; nil means
+	// the defaults. See RetryOptions.
+	Retry *RetryOptions
+	// RateLimiter, when set, is waited on before every request to the store
+	// (each retry included), so that a process with many goroutines, or many
+	// Keyvaults sharing one limiter, stays under the vault's limits instead
+	// of being throttled. Nil means no client-side limit.
+	RateLimiter *rate.Limiter
+	// Clock is the time source of the cache and the retries; nil means the
+	// real clock. Tests inject a fake one.
+	Clock Clock
 }
 
 // Keyvault is the portable API over a Store, shaped like azureml-core's
 // Keyvault class: SetSecret(s), GetSecret(s), ListSecrets, DeleteSecret(s).
 // It does the shared work once for every store: name and value checks before
-// any request, error classification and wrapping, and bounded-concurrency
-// batches. It is safe for concurrent use.
+// any request, error classification and wrapping, bounded-concurrency
+// batches, an in-memory cache of values (see CacheOptions), one request per
+// name however many goroutines read it at once, retries of throttled
+// requests (see RetryOptions) and an optional rate limit. It is safe for
+// concurrent use. Printing it shows the store, never a cached value.
 type Keyvault struct {
-	store Store
-	opts  Options
+	store   Store
+	opts    Options
+	cache   *cache // nil when disabled
+	retry   RetryOptions
+	limiter *rate.Limiter
+	clock   Clock
+	sf      singleflight.Group
 }
 
 // New returns a Keyvault over store. opts nil means defaults.
@@ -43,8 +69,30 @@ func New(store Store, opts *Options) *Keyvault {
 	if kv.opts.Concurrency <= 0 {
 		kv.opts.Concurrency = DefaultConcurrency
 	}
+	kv.cache = newCache(kv.opts.Cache)
+	kv.retry = kv.opts.Retry.withDefaults()
+	kv.limiter = kv.opts.RateLimiter
+	kv.clock = kv.opts.Clock
+	if kv.clock == nil {
+		kv.clock = realClock{}
+	}
 	return kv
 }
+
+// String describes the Keyvault by its store; it never shows a value.
+func (kv *Keyvault) String() string {
+	if s, ok := kv.store.(fmt.Stringer); ok {
+		return "keyvault.Keyvault(" + s.String() + ")"
+	}
+	return fmt.Sprintf("keyvault.Keyvault(%T)", kv.store)
+}
+
+// GoString is String, for %#v.
+func (kv *Keyvault) GoString() string { return kv.String() }
+
+// Format writes String for every fmt verb, so that no verb (%+v, %#v
+// included) walks into the cache.
+func (kv *Keyvault) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(kv.String())) }
 
 // Store returns the Store the Keyvault works over.
 func (kv *Keyvault) Store() Store { return kv.store }
@@ -60,11 +108,47 @@ func (kv *Keyvault) SetSecret(ctx context.Context, name, value string, opts *Set
 	if err := ValidateValue(value); err != nil {
 		return Properties{}, &Error{Op: op, Name: name, Err: err}
 	}
-	p, err := kv.store.SetSecret(ctx, name, value, opts.Clone())
+	p, err := kv.setOne(ctx, name, value, opts.Clone())
 	if err != nil {
 		return Properties{}, wrap(ctx, op, name, err)
 	}
 	return p, nil
+}
+
+// setOne stores a value (retrying when throttled) and updates the cache: an
+// enabled version with no time bounds becomes the cached value; anything
+// else, failures included, drops the entry.
+func (kv *Keyvault) setOne(ctx context.Context, name, value string, opts *SetSecretOptions) (Properties, error) {
+	var p Properties
+	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		var err error
+		p, err = kv.store.SetSecret(ctx, name, value, opts)
+		return err
+	})
+	if kv.cache != nil {
+		key := NameKey(name)
+		if err == nil && opts.IsEnabled() && (opts == nil || opts.Expires.IsZero() && opts.NotBefore.IsZero()) {
+			kv.cache.set(key, Secret{Properties: p.Clone(), Value: NewValue(value)}, kv.clock.Now())
+		} else {
+			kv.cache.drop(key)
+		}
+		kv.sf.Forget(key)
+	}
+	return p, err
+}
+
+// forget drops the cached entry of each name and lets the next read start a
+// new request rather than join one begun before.
+func (kv *Keyvault) forget(names ...string) {
+	if kv.cache == nil {
+		return
+	}
+	keys := make([]string, len(names))
+	for i, n := range names {
+		keys[i] = NameKey(n)
+		kv.sf.Forget(keys[i])
+	}
+	kv.cache.drop(keys...)
 }
 
 // SetSecrets stores each name/value pair, concurrently with the Keyvault's
@@ -78,15 +162,21 @@ func (kv *Keyvault) SetSecrets(ctx context.Context, secrets map[string]string) e
 		return err
 	}
 	return kv.batch(ctx, op, names, func(ctx context.Context, name string) error {
-		_, err := kv.store.SetSecret(ctx, name, secrets[name], nil)
+		_, err := kv.setOne(ctx, name, secrets[name], nil)
 		return wrap(ctx, "set secret", name, err)
 	})
 }
 
-// GetSecret returns the value of the latest version of the named secret. A
-// missing secret is an error wrapping ErrNotFound, never "".
+// GetSecret returns the value of the latest version of the named secret,
+// from the cache when it holds a fresh one (see CacheOptions). A missing
+// secret is an error wrapping ErrNotFound, never "".
 func (kv *Keyvault) GetSecret(ctx context.Context, name string) (string, error) {
-	s, err := kv.GetSecretVersion(ctx, name, "")
+	if c := kv.cache; c != nil {
+		if e := c.get(name); e != nil && kv.clock.Now().Before(e.refreshAt) {
+			return e.secret.Value.Reveal(), nil
+		}
+	}
+	s, err := kv.getLatest(ctx, name)
 	if err != nil {
 		return "", err
 	}
@@ -94,18 +184,155 @@ func (kv *Keyvault) GetSecret(ctx context.Context, name string) (string, error) 
 }
 
 // GetSecretVersion returns one version of the named secret with its
-// properties; version "" means the latest. The value stays wrapped in a
-// Value, which never prints its plaintext.
+// properties; version "" means the latest, which goes through the cache as
+// GetSecret does. The value stays wrapped in a Value, which never prints its
+// plaintext.
 func (kv *Keyvault) GetSecretVersion(ctx context.Context, name, version string) (Secret, error) {
 	const op = "get secret"
+	if version == "" {
+		s, err := kv.getLatest(ctx, name)
+		if err != nil {
+			return Secret{}, err
+		}
+		s.Properties = s.Properties.Clone()
+		return s, nil
+	}
 	if err := ValidateName(name); err != nil {
 		return Secret{}, &Error{Op: op, Name: name, Err: err}
 	}
-	s, err := kv.store.GetSecret(ctx, name, version)
+	var s Secret
+	err := kv.do(ctx, name, retryReads, func(ctx context.Context) error {
+		var err error
+		s, err = kv.store.GetSecret(ctx, name, version)
+		return err
+	})
 	if err != nil {
 		return Secret{}, wrap(ctx, op, name, err)
 	}
 	return s, nil
+}
+
+// Invalidate drops the named secrets from the cache, or every cached secret
+// when no name is given, so that the next read of each asks the store.
+func (kv *Keyvault) Invalidate(names ...string) {
+	if kv.cache == nil {
+		return
+	}
+	if len(names) == 0 {
+		kv.cache.drop()
+		return
+	}
+	kv.forget(names...)
+}
+
+// Refresh reads the latest version of the named secret from the store,
+// whatever the cache holds, caches it and returns its value. Unlike a read
+// of a stale entry, a failed Refresh returns its error and leaves the cache
+// as it was.
+func (kv *Keyvault) Refresh(ctx context.Context, name string) (string, error) {
+	const op = "get secret"
+	if err := ValidateName(name); err != nil {
+		return "", &Error{Op: op, Name: name, Err: err}
+	}
+	key := NameKey(name)
+	kv.sf.Forget(key)
+	s, err := kv.fetchShared(ctx, key, name, retryReads)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermission) {
+			kv.forget(name)
+		}
+		return "", wrap(ctx, op, name, err)
+	}
+	return s.Value.Reveal(), nil
+}
+
+// getLatest returns the latest version of name: from the cache when fresh,
+// else from the store through fetchShared; a stale entry is served when the
+// refresh is throttled or the vault is unavailable.
+func (kv *Keyvault) getLatest(ctx context.Context, name string) (Secret, error) {
+	const op = "get secret"
+	if err := ValidateName(name); err != nil {
+		return Secret{}, &Error{Op: op, Name: name, Err: err}
+	}
+	c := kv.cache
+	var old *cacheEntry
+	if c != nil {
+		old = c.get(name)
+		if old != nil && kv.clock.Now().Before(old.refreshAt) {
+			return old.secret, nil
+		}
+	}
+	key := NameKey(name)
+	mode := retryReads
+	if old != nil {
+		// A stale value is at hand: serve it at once if the vault is
+		// throttling rather than keep this caller waiting on retries.
+		mode = retryNone
+	}
+	s, err := kv.fetchShared(ctx, key, name, mode)
+	if err == nil {
+		return s, nil
+	}
+	if c != nil {
+		switch {
+		case old != nil && serveStale(err) && ctx.Err() == nil:
+			wait := max(retryAfterOf(err), staleRecheck)
+			c.postpone(key, old, kv.clock.Now().Add(wait))
+			if c.onStale != nil {
+				c.onStale(name, wrap(ctx, op, name, err))
+			}
+			return old.secret, nil
+		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermission):
+			c.drop(key)
+		}
+	}
+	return Secret{}, wrap(ctx, op, name, err)
+}
+
+// fetchShared reads the latest version of name from the store, sharing one
+// request among all the goroutines that ask for the same key at once. A
+// caller that joined a request whose starter gave up (its context ended)
+// starts another rather than fail with someone else's context error.
+func (kv *Keyvault) fetchShared(ctx context.Context, key, name string, mode retryMode) (Secret, error) {
+	for {
+		ch := kv.sf.DoChan(key, func() (any, error) { return kv.fetch(ctx, key, name, mode) })
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				if ctx.Err() == nil && isContextError(r.Err) {
+					continue
+				}
+				return Secret{}, r.Err
+			}
+			return r.Val.(Secret), nil
+		case <-ctx.Done():
+			return Secret{}, ctx.Err()
+		}
+	}
+}
+
+func (kv *Keyvault) fetch(ctx context.Context, key, name string, mode retryMode) (Secret, error) {
+	var writes uint64
+	if kv.cache != nil {
+		writes = kv.cache.writes.Load()
+	}
+	var s Secret
+	err := kv.do(ctx, name, mode, func(ctx context.Context) error {
+		var err error
+		s, err = kv.store.GetSecret(ctx, name, "")
+		return err
+	})
+	if err != nil {
+		return Secret{}, err
+	}
+	if kv.cache != nil {
+		kv.cache.put(key, s, kv.clock.Now(), writes)
+	}
+	return s, nil
+}
+
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // GetSecrets returns the values of the named secrets, fetched concurrently
@@ -123,10 +350,21 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 	bad := map[string]error{}
 	var keys []string
 	byKey := map[string][]string{}
+	var now time.Time
+	if kv.cache != nil {
+		now = kv.clock.Now()
+	}
 	for _, n := range names {
 		if err := ValidateName(n); err != nil {
 			bad[n] = &Error{Op: "get secret", Name: n, Err: err}
 			continue
+		}
+		if kv.cache != nil {
+			// Fresh cache hits need no goroutine.
+			if e := kv.cache.get(n); e != nil && now.Before(e.refreshAt) {
+				out[n] = e.secret.Value.Reveal()
+				continue
+			}
 		}
 		k := NameKey(n)
 		if _, ok := byKey[k]; !ok {
@@ -138,7 +376,8 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 	}
 	var mu sync.Mutex
 	err := kv.batch(ctx, op, keys, func(ctx context.Context, name string) error {
-		v, err := kv.GetSecret(ctx, name)
+		s, err := kv.getLatest(ctx, name)
+		v := s.Value.Reveal()
 		if err != nil {
 			return err
 		}
@@ -149,20 +388,17 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 		mu.Unlock()
 		return nil
 	})
-	if len(bad) == 0 {
-		return out, err
-	}
-	// Merge name errors into the batch error.
+	// Merge name errors into the batch error; Total counts every name
+	// given, cache hits included.
 	var be *BatchError
 	if errors.As(err, &be) {
-		maps := be.Failed
 		for n, e := range bad {
-			maps[n] = e
+			be.Failed[n] = e
 		}
 		be.Total = len(names)
 		return out, be
 	}
-	if err != nil { // context error
+	if err != nil || len(bad) == 0 { // context error, or success
 		return out, err
 	}
 	return out, &BatchError{Op: op, Failed: bad, Total: len(names)}
@@ -171,15 +407,29 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 // ListSecrets returns the properties of every secret, sorted by name. It
 // never returns values (azureml-core's list_secrets returns names only).
 func (kv *Keyvault) ListSecrets(ctx context.Context) ([]Properties, error) {
-	var out []Properties
-	for p, err := range kv.store.ListSecrets(ctx) {
-		if err != nil {
-			return out, wrap(ctx, "list secrets", "", err)
-		}
-		out = append(out, p)
+	out, err := collect(ctx, kv, "", kv.store.ListSecrets)
+	if err != nil {
+		return out, wrap(ctx, "list secrets", "", err)
 	}
 	sortProps(out)
 	return out, nil
+}
+
+// collect gathers a listing, starting it over when the vault throttles or
+// fails midway (retries as for reads).
+func collect[T any](ctx context.Context, kv *Keyvault, name string, list func(context.Context) iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	err := kv.do(ctx, name, retryReads, func(ctx context.Context) error {
+		out = out[:0]
+		for p, err := range list(ctx) {
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // DeleteSecret deletes the named secret with all its versions. A missing
@@ -189,7 +439,11 @@ func (kv *Keyvault) DeleteSecret(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return &Error{Op: op, Name: name, Err: err}
 	}
-	return wrap(ctx, op, name, kv.store.DeleteSecret(ctx, name))
+	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		return kv.store.DeleteSecret(ctx, name)
+	})
+	kv.forget(name)
+	return wrap(ctx, op, name, err)
 }
 
 // DeleteSecrets deletes each named secret, concurrently with the Keyvault's
@@ -225,12 +479,11 @@ func (kv *Keyvault) ListSecretVersions(ctx context.Context, name string) ([]Prop
 	if !ok {
 		return nil, unsupported(op, name, kv.store)
 	}
-	var out []Properties
-	for p, err := range vl.ListSecretVersions(ctx, name) {
-		if err != nil {
-			return out, wrap(ctx, op, name, err)
-		}
-		out = append(out, p)
+	out, err := collect(ctx, kv, name, func(ctx context.Context) iter.Seq2[Properties, error] {
+		return vl.ListSecretVersions(ctx, name)
+	})
+	if err != nil {
+		return out, wrap(ctx, op, name, err)
 	}
 	slices.SortStableFunc(out, func(a, b Properties) int { return a.Created.Compare(b.Created) })
 	return out, nil
@@ -251,7 +504,13 @@ func (kv *Keyvault) UpdateSecretProperties(ctx context.Context, name, version st
 	if opts == nil {
 		opts = &UpdateSecretPropertiesOptions{}
 	}
-	p, err := pu.UpdateSecretProperties(ctx, name, version, opts)
+	var p Properties
+	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		var err error
+		p, err = pu.UpdateSecretProperties(ctx, name, version, opts)
+		return err
+	})
+	kv.forget(name)
 	return p, wrap(ctx, op, name, err)
 }
 
@@ -263,12 +522,9 @@ func (kv *Keyvault) ListDeletedSecrets(ctx context.Context) ([]DeletedSecret, er
 	if !ok {
 		return nil, unsupported(op, "", kv.store)
 	}
-	var out []DeletedSecret
-	for d, err := range dl.ListDeletedSecrets(ctx) {
-		if err != nil {
-			return out, wrap(ctx, op, "", err)
-		}
-		out = append(out, d)
+	out, err := collect(ctx, kv, "", dl.ListDeletedSecrets)
+	if err != nil {
+		return out, wrap(ctx, op, "", err)
 	}
 	slices.SortFunc(out, func(a, b DeletedSecret) int { return cmp.Compare(NameKey(a.Name), NameKey(b.Name)) })
 	return out, nil
@@ -285,7 +541,13 @@ func (kv *Keyvault) RecoverSecret(ctx context.Context, name string) (Properties,
 	if !ok {
 		return Properties{}, unsupported(op, name, kv.store)
 	}
-	p, err := r.RecoverDeletedSecret(ctx, name)
+	var p Properties
+	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		var err error
+		p, err = r.RecoverDeletedSecret(ctx, name)
+		return err
+	})
+	kv.forget(name)
 	return p, wrap(ctx, op, name, err)
 }
 
@@ -300,7 +562,11 @@ func (kv *Keyvault) PurgeSecret(ctx context.Context, name string) error {
 	if !ok {
 		return unsupported(op, name, kv.store)
 	}
-	return wrap(ctx, op, name, p.PurgeDeletedSecret(ctx, name))
+	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		return p.PurgeDeletedSecret(ctx, name)
+	})
+	kv.forget(name)
+	return wrap(ctx, op, name, err)
 }
 
 func unsupported(op, name string, s Store) error {

@@ -1,0 +1,285 @@
+package keyvault
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Cache defaults.
+const (
+	// DefaultCacheTTL is how long a cached secret is served before it is
+	// fetched again, when CacheOptions.TTL is 0.
+	DefaultCacheTTL = 5 * time.Minute
+	// DefaultCacheMaxEntries bounds the cache when CacheOptions.MaxEntries
+	// is 0.
+	DefaultCacheMaxEntries = 10000
+	// DefaultCacheJitter is the fraction of the TTL by which each entry's
+	// lifetime is shortened at random when CacheOptions.Jitter is 0, so that
+	// many processes that read a secret at the same moment do not all
+	// refresh it at the same moment.
+	DefaultCacheJitter = 0.1
+	// staleRecheck is the least time a stale value is served after a failed
+	// refresh before the next refresh is tried (longer when the vault's
+	// Retry-After says so).
+	staleRecheck = 10 * time.Second
+)
+
+// CacheOptions configure the in-memory cache of a Keyvault. A nil
+// *CacheOptions in Options means the defaults: on, DefaultCacheTTL,
+// DefaultCacheMaxEntries, DefaultCacheJitter.
+//
+// The cache holds the latest version of each secret read with GetSecret,
+// GetSecrets or GetSecretVersion(ctx, name, ""). A hit costs no request. An
+// entry past its TTL is fetched again on the next read (one request per name
+// however many goroutines ask); if that refresh fails because the vault
+// throttles (ErrThrottled) or is unavailable (ErrUnavailable), the last good
+// value is served instead, OnStale is called, and the refresh is tried again
+// no sooner than the vault's Retry-After (at least 10 s). Any other failure
+// (ErrNotFound, ErrPermission, ...) drops the entry and is returned.
+// SetSecret(s) replace the entry with the value just stored; DeleteSecret(s),
+// UpdateSecretProperties, RecoverSecret and PurgeSecret drop it.
+//
+// Values in the cache are held as Value and never shown by fmt, logs or
+// Keyvault's String.
+type CacheOptions struct {
+	// Disabled turns the cache off: every read is a request.
+	Disabled bool
+	// TTL is how long a value is served from memory; 0 means
+	// DefaultCacheTTL.
+	TTL time.Duration
+	// MaxEntries bounds the number of cached secrets; 0 means
+	// DefaultCacheMaxEntries. When full, an old entry (the oldest of a few
+	// sampled at random) is evicted.
+	MaxEntries int
+	// Jitter is the fraction (0..1) of the TTL by which each entry's life is
+	// shortened at random; 0 means DefaultCacheJitter, a negative value
+	// means none.
+	Jitter float64
+	// OnStale, when set, is called (from the reading goroutine) each time a
+	// stale value is served because a refresh failed; err is that failure.
+	// It never receives the value.
+	OnStale func(name string, err error)
+}
+
+// Clock is the time source of a Keyvault's cache and retries, injectable so
+// that tests need not wait on the wall clock.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// Sleep waits for d, or until ctx ends, in which case it returns
+	// ctx.Err().
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// cacheEntry is immutable once in the map: updates replace the pointer.
+type cacheEntry struct {
+	secret    Secret
+	fetched   time.Time
+	refreshAt time.Time
+}
+
+type cache struct {
+	ttl     time.Duration
+	jitter  float64
+	max     int
+	onStale func(string, error)
+
+	mu      sync.RWMutex
+	entries map[string]*cacheEntry
+
+	// writes counts invalidations and writes; a fetch that saw another
+	// value of it when it started does not store its (maybe older) result.
+	writes atomic.Uint64
+}
+
+func newCache(o *CacheOptions) *cache {
+	var co CacheOptions
+	if o != nil {
+		co = *o
+	}
+	if co.Disabled {
+		return nil
+	}
+	c := &cache{ttl: co.TTL, jitter: co.Jitter, max: co.MaxEntries, onStale: co.OnStale, entries: map[string]*cacheEntry{}}
+	if c.ttl <= 0 {
+		c.ttl = DefaultCacheTTL
+	}
+	if c.max <= 0 {
+		c.max = DefaultCacheMaxEntries
+	}
+	switch {
+	case c.jitter == 0:
+		c.jitter = DefaultCacheJitter
+	case c.jitter < 0:
+		c.jitter = 0
+	case c.jitter > 1:
+		c.jitter = 1
+	}
+	return c
+}
+
+// lookupKey is NameKey for a valid name, computed without allocating when the
+// name is already lower case, and with ok false for an invalid name (which is
+// never cached). buf holds the lowered copy otherwise.
+func lookupKey(name string, buf *[MaxNameLength]byte) (key []byte, lower bool, ok bool) {
+	if len(name) == 0 || len(name) > MaxNameLength {
+		return nil, false, false
+	}
+	upper := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		default:
+			return nil, false, false
+		}
+	}
+	if !upper {
+		return nil, true, true
+	}
+	n := copy(buf[:], name)
+	for i := range n {
+		if c := buf[i]; c >= 'A' && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	return buf[:n], false, true
+}
+
+// get returns the entry for name, if any, fresh or not.
+func (c *cache) get(name string) *cacheEntry {
+	var buf [MaxNameLength]byte
+	key, lower, ok := lookupKey(name, &buf)
+	if !ok {
+		return nil
+	}
+	c.mu.RLock()
+	var e *cacheEntry
+	if lower {
+		e = c.entries[name]
+	} else {
+		e = c.entries[string(key)] // no allocation: the compiler reuses key's bytes
+	}
+	c.mu.RUnlock()
+	return e
+}
+
+func (c *cache) lifetime() time.Duration {
+	if c.jitter <= 0 {
+		return c.ttl
+	}
+	return c.ttl - time.Duration(rand.Float64()*c.jitter*float64(c.ttl))
+}
+
+// put stores s under key unless a write or invalidation happened since the
+// fetch that produced it began (startWrites).
+func (c *cache) put(key string, s Secret, now time.Time, startWrites uint64) {
+	e := &cacheEntry{secret: s, fetched: now, refreshAt: now.Add(c.lifetime())}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writes.Load() != startWrites {
+		return
+	}
+	c.store(key, e)
+}
+
+// set stores s under key unconditionally (after a SetSecret), and makes any
+// fetch in flight not store its older result.
+func (c *cache) set(key string, s Secret, now time.Time) {
+	e := &cacheEntry{secret: s, fetched: now, refreshAt: now.Add(c.lifetime())}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes.Add(1)
+	c.store(key, e)
+}
+
+// postpone keeps a stale entry for d more before the next refresh is tried.
+func (c *cache) postpone(key string, old *cacheEntry, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[key] != old {
+		return
+	}
+	e := *old
+	e.refreshAt = until
+	c.entries[key] = &e
+}
+
+// store needs c.mu held.
+func (c *cache) store(key string, e *cacheEntry) {
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
+		c.evictOne()
+	}
+	c.entries[key] = e
+}
+
+// evictOne drops the oldest of up to 8 entries picked by map iteration
+// order, which is random: O(1), and close enough to LRU for a cache this
+// seldom full. Needs c.mu held.
+func (c *cache) evictOne() {
+	var (
+		victim string
+		oldest time.Time
+		n      int
+	)
+	for k, e := range c.entries {
+		if n == 0 || e.fetched.Before(oldest) {
+			victim, oldest = k, e.fetched
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	delete(c.entries, victim)
+}
+
+// drop removes the entries for keys, or every entry when keys is empty.
+func (c *cache) drop(keys ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes.Add(1)
+	if len(keys) == 0 {
+		clear(c.entries)
+		return
+	}
+	for _, k := range keys {
+		delete(c.entries, k)
+	}
+}
+
+func (c *cache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}
+
+// serveStale reports whether a failed refresh may fall back to a cached
+// value: the vault throttled or was unavailable, not that the secret is gone
+// or forbidden.
+func serveStale(err error) bool {
+	return errors.Is(err, ErrThrottled) || errors.Is(err, ErrUnavailable)
+}
