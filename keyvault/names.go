@@ -24,7 +24,7 @@ func ValidateName(name string) error {
 	if len(name) >= 1 && len(name) <= MaxNameLength && validChars(name) {
 		return nil
 	}
-	msg := fmt.Sprintf("%q: a name is %s", name, NameRule)
+	msg := fmt.Sprintf("%q: a name is %s", truncateName(name), NameRule)
 	switch {
 	case name == "":
 		msg = `"": a name is ` + NameRule + ", and this one is empty"
@@ -43,6 +43,8 @@ type nameError struct{ msg string }
 func (e *nameError) Error() string { return ErrInvalidName.Error() + " " + e.msg }
 func (e *nameError) Unwrap() error { return ErrInvalidName }
 
+// truncateName keeps error messages short whatever the input: at most 40
+// bytes of the name are shown.
 func truncateName(s string) string {
 	if len(s) <= 40 {
 		return s
