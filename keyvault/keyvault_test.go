@@ -21,9 +21,9 @@ import (
 // the most requests in flight at once.
 type faultyStore struct {
 	keyvault.Store
-	fail            map[string]error
-	delay           time.Duration
-	inFlight, peak  atomic.Int64
+	fail             map[string]error
+	delay            time.Duration
+	inFlight, peak   atomic.Int64
 	gets, sets, dels atomic.Int64
 }
 
