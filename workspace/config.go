@@ -290,4 +290,3 @@ func writeAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	}
 	return nil
 }
-
