@@ -247,6 +247,9 @@ func (c *Credential) getToken(ctx context.Context, opts policy.TokenRequestOptio
 // String names the members in order and, once one has returned a token, the
 // one in use. It never shows a token.
 func (c *Credential) String() string {
+	if len(c.members) == 1 && c.members[0].name == NameExplicit {
+		return Describe(c.members[0].cred)
+	}
 	c.mu.Lock()
 	active := c.active
 	c.mu.Unlock()
