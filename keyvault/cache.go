@@ -3,6 +3,8 @@ package keyvault
 import (
 	"context"
 	"errors"
+	"hash/maphash"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -93,28 +95,44 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// cacheEntry is immutable once in the map: updates replace the pointer.
+// cacheEntry is immutable once in the cache, but for expired: updates
+// replace the pointer.
 type cacheEntry struct {
 	secret    Secret
 	fetched   time.Time
 	refreshAt time.Time
+	// expired is set by timer at refreshAt when the cache runs on the real
+	// clock, so that a hit costs an atomic load rather than a clock read.
+	expired atomic.Bool
+	timer   *time.Timer
 }
+
+// cacheShards spreads the entries over copy-on-write maps: a read is an
+// atomic load and a map lookup with no lock, so parallel readers never
+// contend, and a write copies only one shard.
+const cacheShards = 64
+
+type shardMap = map[string]*cacheEntry
 
 type cache struct {
 	ttl     time.Duration
 	jitter  float64
 	max     int
 	onStale func(string, error)
+	timers  bool // expire entries by timer (real clock) rather than by reading the clock on each hit
+	seed    maphash.Seed
 
-	mu      sync.RWMutex
-	entries map[string]*cacheEntry
+	shards [cacheShards]atomic.Pointer[shardMap]
+
+	mu sync.Mutex // serializes writers
+	n  int        // entries, under mu
 
 	// writes counts invalidations and writes; a fetch that saw another
 	// value of it when it started does not store its (maybe older) result.
 	writes atomic.Uint64
 }
 
-func newCache(o *CacheOptions) *cache {
+func newCache(o *CacheOptions, timers bool) *cache {
 	var co CacheOptions
 	if o != nil {
 		co = *o
@@ -122,7 +140,7 @@ func newCache(o *CacheOptions) *cache {
 	if co.Disabled {
 		return nil
 	}
-	c := &cache{ttl: co.TTL, jitter: co.Jitter, max: co.MaxEntries, onStale: co.OnStale, entries: map[string]*cacheEntry{}}
+	c := &cache{ttl: co.TTL, jitter: co.Jitter, max: co.MaxEntries, onStale: co.OnStale, timers: timers, seed: maphash.MakeSeed()}
 	if c.ttl <= 0 {
 		c.ttl = DefaultCacheTTL
 	}
@@ -137,12 +155,15 @@ func newCache(o *CacheOptions) *cache {
 	case c.jitter > 1:
 		c.jitter = 1
 	}
+	for i := range c.shards {
+		c.shards[i].Store(&shardMap{})
+	}
 	return c
 }
 
-// lookupKey is NameKey for a valid name, computed without allocating when the
-// name is already lower case, and with ok false for an invalid name (which is
-// never cached). buf holds the lowered copy otherwise.
+// lookupKey is NameKey for a valid name, computed without allocating: key is
+// name itself when it is already lower case (lower true), else a lowered
+// copy in buf. ok is false for an invalid name, which is never cached.
 func lookupKey(name string, buf *[MaxNameLength]byte) (key []byte, lower bool, ok bool) {
 	if len(name) == 0 || len(name) > MaxNameLength {
 		return nil, false, false
@@ -177,15 +198,19 @@ func (c *cache) get(name string) *cacheEntry {
 	if !ok {
 		return nil
 	}
-	c.mu.RLock()
-	var e *cacheEntry
 	if lower {
-		e = c.entries[name]
-	} else {
-		e = c.entries[string(key)] // no allocation: the compiler reuses key's bytes
+		return (*c.shards[maphash.String(c.seed, name)%cacheShards].Load())[name]
 	}
-	c.mu.RUnlock()
-	return e
+	// No allocation: the compiler looks up string(key) in place.
+	return (*c.shards[maphash.Bytes(c.seed, key)%cacheShards].Load())[string(key)]
+}
+
+// fresh reports whether e may be served without a refresh.
+func (c *cache) fresh(e *cacheEntry, clock Clock) bool {
+	if c.timers {
+		return !e.expired.Load()
+	}
+	return clock.Now().Before(e.refreshAt)
 }
 
 func (c *cache) lifetime() time.Duration {
@@ -195,66 +220,116 @@ func (c *cache) lifetime() time.Duration {
 	return c.ttl - time.Duration(rand.Float64()*c.jitter*float64(c.ttl))
 }
 
+func (c *cache) newEntry(s Secret, fetched, refreshAt time.Time) *cacheEntry {
+	e := &cacheEntry{secret: s, fetched: fetched, refreshAt: refreshAt}
+	if c.timers {
+		e.timer = time.AfterFunc(refreshAt.Sub(fetched), func() { e.expired.Store(true) })
+	}
+	return e
+}
+
 // put stores s under key unless a write or invalidation happened since the
 // fetch that produced it began (startWrites).
 func (c *cache) put(key string, s Secret, now time.Time, startWrites uint64) {
-	e := &cacheEntry{secret: s, fetched: now, refreshAt: now.Add(c.lifetime())}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.writes.Load() != startWrites {
 		return
 	}
-	c.store(key, e)
+	c.store(key, c.newEntry(s, now, now.Add(c.lifetime())))
 }
 
 // set stores s under key unconditionally (after a SetSecret), and makes any
 // fetch in flight not store its older result.
 func (c *cache) set(key string, s Secret, now time.Time) {
-	e := &cacheEntry{secret: s, fetched: now, refreshAt: now.Add(c.lifetime())}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writes.Add(1)
+	c.store(key, c.newEntry(s, now, now.Add(c.lifetime())))
+}
+
+// postpone keeps serving a stale entry until the next refresh is due.
+func (c *cache) postpone(key string, old *cacheEntry, now, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shard(key)[key] != old {
+		return
+	}
+	e := c.newEntry(old.secret, now, until)
+	e.fetched = old.fetched
 	c.store(key, e)
 }
 
-// postpone keeps a stale entry for d more before the next refresh is tried.
-func (c *cache) postpone(key string, old *cacheEntry, until time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries[key] != old {
-		return
-	}
-	e := *old
-	e.refreshAt = until
-	c.entries[key] = &e
-}
+func (c *cache) shardIndex(key string) uint64 { return maphash.String(c.seed, key) % cacheShards }
+
+// shard returns key's shard map, for reading under c.mu.
+func (c *cache) shard(key string) shardMap { return *c.shards[c.shardIndex(key)].Load() }
 
 // store needs c.mu held.
 func (c *cache) store(key string, e *cacheEntry) {
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
+	i := c.shardIndex(key)
+	old := *c.shards[i].Load()
+	prev, exists := old[key]
+	if !exists && c.n >= c.max {
 		c.evictOne()
+		old = *c.shards[i].Load()
 	}
-	c.entries[key] = e
+	m := make(shardMap, len(old)+1)
+	maps.Copy(m, old)
+	m[key] = e
+	c.shards[i].Store(&m)
+	if exists {
+		stopEntry(prev)
+	} else {
+		c.n++
+	}
 }
 
-// evictOne drops the oldest of up to 8 entries picked by map iteration
-// order, which is random: O(1), and close enough to LRU for a cache this
-// seldom full. Needs c.mu held.
+func stopEntry(e *cacheEntry) {
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+}
+
+// evictOne drops the oldest of up to 8 entries sampled from shards picked at
+// random: O(1), and close enough to LRU for a cache this seldom full. Needs
+// c.mu held.
 func (c *cache) evictOne() {
 	var (
 		victim string
+		shard  uint64
 		oldest time.Time
 		n      int
 	)
-	for k, e := range c.entries {
-		if n == 0 || e.fetched.Before(oldest) {
-			victim, oldest = k, e.fetched
-		}
-		if n++; n == 8 {
-			break
+	start := rand.Uint64N(cacheShards)
+	for j := uint64(0); j < cacheShards && n < 8; j++ {
+		i := (start + j) % cacheShards
+		for k, e := range *c.shards[i].Load() {
+			if n == 0 || e.fetched.Before(oldest) {
+				victim, shard, oldest = k, i, e.fetched
+			}
+			if n++; n == 8 {
+				break
+			}
 		}
 	}
-	delete(c.entries, victim)
+	if n > 0 {
+		c.deleteLocked(shard, victim)
+	}
+}
+
+// deleteLocked removes key from shard i; needs c.mu held.
+func (c *cache) deleteLocked(i uint64, key string) {
+	old := *c.shards[i].Load()
+	prev, ok := old[key]
+	if !ok {
+		return
+	}
+	m := maps.Clone(old)
+	delete(m, key)
+	c.shards[i].Store(&m)
+	stopEntry(prev)
+	c.n--
 }
 
 // drop removes the entries for keys, or every entry when keys is empty.
@@ -263,18 +338,24 @@ func (c *cache) drop(keys ...string) {
 	defer c.mu.Unlock()
 	c.writes.Add(1)
 	if len(keys) == 0 {
-		clear(c.entries)
+		for i := range c.shards {
+			for _, e := range *c.shards[i].Load() {
+				stopEntry(e)
+			}
+			c.shards[i].Store(&shardMap{})
+		}
+		c.n = 0
 		return
 	}
 	for _, k := range keys {
-		delete(c.entries, k)
+		c.deleteLocked(c.shardIndex(k), k)
 	}
 }
 
 func (c *cache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 // serveStale reports whether a failed refresh may fall back to a cached

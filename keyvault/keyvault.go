@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
@@ -69,13 +68,14 @@ func New(store Store, opts *Options) *Keyvault {
 	if kv.opts.Concurrency <= 0 {
 		kv.opts.Concurrency = DefaultConcurrency
 	}
-	kv.cache = newCache(kv.opts.Cache)
 	kv.retry = kv.opts.Retry.withDefaults()
 	kv.limiter = kv.opts.RateLimiter
 	kv.clock = kv.opts.Clock
 	if kv.clock == nil {
 		kv.clock = realClock{}
 	}
+	_, real := kv.clock.(realClock)
+	kv.cache = newCache(kv.opts.Cache, real)
 	return kv
 }
 
@@ -172,7 +172,7 @@ func (kv *Keyvault) SetSecrets(ctx context.Context, secrets map[string]string) e
 // secret is an error wrapping ErrNotFound, never "".
 func (kv *Keyvault) GetSecret(ctx context.Context, name string) (string, error) {
 	if c := kv.cache; c != nil {
-		if e := c.get(name); e != nil && kv.clock.Now().Before(e.refreshAt) {
+		if e := c.get(name); e != nil && c.fresh(e, kv.clock) {
 			return e.secret.Value.Reveal(), nil
 		}
 	}
@@ -258,7 +258,7 @@ func (kv *Keyvault) getLatest(ctx context.Context, name string) (Secret, error) 
 	var old *cacheEntry
 	if c != nil {
 		old = c.get(name)
-		if old != nil && kv.clock.Now().Before(old.refreshAt) {
+		if old != nil && c.fresh(old, kv.clock) {
 			return old.secret, nil
 		}
 	}
@@ -277,7 +277,8 @@ func (kv *Keyvault) getLatest(ctx context.Context, name string) (Secret, error) 
 		switch {
 		case old != nil && serveStale(err) && ctx.Err() == nil:
 			wait := max(retryAfterOf(err), staleRecheck)
-			c.postpone(key, old, kv.clock.Now().Add(wait))
+			now := kv.clock.Now()
+			c.postpone(key, old, now, now.Add(wait))
 			if c.onStale != nil {
 				c.onStale(name, wrap(ctx, op, name, err))
 			}
@@ -350,10 +351,6 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 	bad := map[string]error{}
 	var keys []string
 	byKey := map[string][]string{}
-	var now time.Time
-	if kv.cache != nil {
-		now = kv.clock.Now()
-	}
 	for _, n := range names {
 		if err := ValidateName(n); err != nil {
 			bad[n] = &Error{Op: "get secret", Name: n, Err: err}
@@ -361,7 +358,7 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 		}
 		if kv.cache != nil {
 			// Fresh cache hits need no goroutine.
-			if e := kv.cache.get(n); e != nil && now.Before(e.refreshAt) {
+			if e := kv.cache.get(n); e != nil && kv.cache.fresh(e, kv.clock) {
 				out[n] = e.secret.Value.Reveal()
 				continue
 			}

@@ -1,0 +1,90 @@
+package keyvault_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/go-azureml/secrets/keyvault"
+	"github.com/go-azureml/secrets/keyvault/memvault"
+)
+
+func benchVault(b *testing.B, opts *keyvault.Options, n int) (*keyvault.Keyvault, []string) {
+	b.Helper()
+	kv := keyvault.New(memvault.New(), opts)
+	names := make([]string, n)
+	secrets := make(map[string]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-secret-%02d", i)
+		secrets[names[i]] = "value-" + names[i]
+	}
+	if err := kv.SetSecrets(context.Background(), secrets); err != nil {
+		b.Fatal(err)
+	}
+	return kv, names
+}
+
+// BenchmarkGetSecretCacheHit is a GetSecret served from the cache: the target
+// is at most 100 ns and 0 allocations per call.
+func BenchmarkGetSecretCacheHit(b *testing.B) {
+	for _, tc := range []struct{ label, name string }{
+		{"lower", "bench-secret-00"},
+		{"mixedcase", "Bench-Secret-00"},
+	} {
+		b.Run(tc.label, func(b *testing.B) {
+			kv, _ := benchVault(b, nil, 1)
+			ctx := context.Background()
+			if _, err := kv.GetSecret(ctx, tc.name); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := kv.GetSecret(ctx, tc.name); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGetSecretCacheHitParallel is the cache hit from every CPU at once.
+func BenchmarkGetSecretCacheHitParallel(b *testing.B) {
+	kv, names := benchVault(b, nil, 1)
+	ctx := context.Background()
+	if _, err := kv.GetSecret(ctx, names[0]); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := kv.GetSecret(ctx, names[0]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkGetSecrets64 reads a batch of 64 names from memvault: uncached
+// (every name a store call, concurrently) and cached (all hits).
+func BenchmarkGetSecrets64(b *testing.B) {
+	for _, tc := range []struct {
+		label string
+		opts  *keyvault.Options
+	}{
+		{"uncached", &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}}},
+		{"cached", nil},
+	} {
+		b.Run(tc.label, func(b *testing.B) {
+			kv, names := benchVault(b, tc.opts, 64)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := kv.GetSecrets(ctx, names)
+				if err != nil || len(got) != len(names) {
+					b.Fatal(len(got), err)
+				}
+			}
+		})
+	}
+}
