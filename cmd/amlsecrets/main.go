@@ -1,12 +1,13 @@
 // Command amlsecrets manages the secrets of an Azure Machine Learning
-// workspace's Key Vault and runs a local Key Vault emulator.
+// workspace's Key Vault (set, get, list, delete), runs commands with secret
+// references resolved (exec) and runs a local Key Vault emulator (serve).
 //
-// Exit status: 0 on success, 1 on error, 2 on a usage error.
+// Exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 permission
+// denied, 5 throttled; exec exits with its command's status.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,9 +18,12 @@ import (
 
 // Exit codes.
 const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
+	exitOK         = 0
+	exitError      = 1
+	exitUsage      = 2
+	exitNotFound   = 3
+	exitPermission = 4
+	exitThrottled  = 5
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
@@ -38,13 +42,17 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "amlsecrets: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
-		fmt.Fprintln(stderr, "Run 'amlsecrets --help' for usage.")
-		return exitUsage
+	code := exitCode(err)
+	msg := oneLine(err.Error())
+	if code == exitUsage {
+		if !strings.Contains(msg, "--help") {
+			msg += " (see 'amlsecrets --help')"
+		}
+	} else if h := hint(err); h != "" {
+		msg += "; " + h
 	}
-	return exitError
+	fmt.Fprintf(stderr, "amlsecrets: %s\n", msg)
+	return code
 }
 
 // usageError marks an error in how the command was invoked (exit status 2).
@@ -55,13 +63,9 @@ func (e usageError) Unwrap() error { return e.error }
 // newRootCmd builds the amlsecrets command tree.
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "amlsecrets",
-		Short: "Azure ML workspace secrets from the command line, and a local Key Vault emulator",
-		Long: `amlsecrets sets, gets, lists and deletes the secrets of an Azure Machine Learning
-workspace's default Key Vault, and runs a local Key Vault emulator (serve) that
-speaks the real REST protocol, for development and tests without Azure.
-
-Secret values never appear in logs or error messages.`,
+		Use:           "amlsecrets",
+		Short:         "Azure ML workspace secrets from the command line, and a local Key Vault emulator",
+		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          noArgs,
@@ -71,7 +75,7 @@ Secret values never appear in logs or error messages.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd())
+	root.AddCommand(newServeCmd(), newSetCmd(), newGetCmd(), newListCmd(), newDeleteCmd(), newExecCmd())
 	return root
 }
 

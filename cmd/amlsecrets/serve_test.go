@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -26,8 +27,44 @@ import (
 	"go.uber.org/goleak"
 )
 
+// amlBin is the amlsecrets binary TestMain builds once, or "" with -short.
+var amlBin string
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("os/signal.loop"), goleak.IgnoreTopFunction("os/signal.signal_recv"))
+	dir := ""
+	if !shortFlag() {
+		var err error
+		if dir, err = os.MkdirTemp("", "amlsecrets-test-*"); err != nil {
+			panic(err)
+		}
+		amlBin = filepath.Join(dir, "amlsecrets")
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if out, err := exec.Command(goTool, "build", "-o", amlBin, ".").CombinedOutput(); err != nil {
+			_ = os.RemoveAll(dir)
+			panic("build amlsecrets: " + err.Error() + "\n" + string(out))
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("os/signal.loop"), goleak.IgnoreTopFunction("os/signal.signal_recv")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+// shortFlag reports -test.short before testing.Short may be called.
+func shortFlag() bool {
+	for _, a := range os.Args[1:] {
+		if a == "-test.short" || a == "-test.short=true" {
+			return true
+		}
+	}
+	return false
 }
 
 // staticCred is any bearer token: serve accepts every well-formed one.
@@ -73,14 +110,10 @@ func readServeLines(t *testing.T, r io.Reader) (string, string) {
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary")
+	if testing.Short() || amlBin == "" {
+		t.Skip("runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "amlsecrets")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
+	return amlBin
 }
 
 type serveProc struct {

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/spf13/cobra"
+
+	"github.com/go-azureml/secrets/credential"
+	"github.com/go-azureml/secrets/keyvault"
+	"github.com/go-azureml/secrets/keyvault/azurevault"
+	"github.com/go-azureml/secrets/workspace"
+)
+
+// defaultTimeout bounds a command's vault requests, retries included.
+const defaultTimeout = 30 * time.Second
+
+// vaultFlags are the flags of every command that talks to a vault.
+type vaultFlags struct {
+	vault   string
+	config  string
+	timeout time.Duration
+}
+
+func (f *vaultFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.vault, "vault", "", "the vault's URL, e.g. https://NAME.vault.azure.net/ (default: see 'Picking the vault' in amlsecrets --help)")
+	fl.StringVar(&f.config, "config", "", "an azureml workspace config file (or a folder to search from); its default vault is looked up through ARM")
+	fl.DurationVar(&f.timeout, "timeout", defaultTimeout, "give up on the vault after this long, retries included")
+}
+
+// context returns the command's context bounded by --timeout.
+func (f *vaultFlags) context(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if f.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, f.timeout, &timeoutError{f.timeout})
+}
+
+// timeoutError is the context cause when --timeout runs out.
+type timeoutError struct{ d time.Duration }
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("gave up after %s (--timeout); is the vault reachable?", e.d)
+}
+
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// cliRetry bounds the SDK's own retries (transport errors, 5xx, 429), so that
+// an unreachable vault fails in seconds; the keyvault layer retries throttled
+// requests on top, within cliKeyvaultRetry.
+var cliRetry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 400 * time.Millisecond, MaxRetryDelay: 10 * time.Second, TryTimeout: 20 * time.Second}
+
+func cliKeyvaultOptions() *keyvault.Options {
+	return &keyvault.Options{
+		Concurrency: 16,
+		Cache:       &keyvault.CacheOptions{Disabled: true}, // one-shot process
+		Retry:       &keyvault.RetryOptions{MaxAttempts: 3, Budget: 20 * time.Second},
+	}
+}
+
+// openVault picks the vault, in the order an offline run does:
+//
+//  1. --vault URL;
+//  2. --config PATH: the workspace's default vault (its key_vault entry, else
+//     ARM);
+//  3. AMLSECRETS_KEYVAULT_URL (with AMLSECRETS_CA_FILE);
+//  4. a workspace config.json found by azureml's search from the current
+//     directory.
+//
+// It returns the Keyvault and a description of where it came from.
+func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (*keyvault.Keyvault, string, error) {
+	co := azcore.ClientOptions{Retry: cliRetry}
+	caFile := strings.TrimSpace(getenv(azurevault.EnvCAFile))
+	envURL := strings.TrimSpace(getenv(azurevault.EnvKeyvaultURL))
+
+	switch {
+	case f.vault != "":
+		kv, err := openURL(f.vault, caFile, co, getenv)
+		if err != nil {
+			return nil, "", fmt.Errorf("--vault: %w", err)
+		}
+		return kv, f.vault + " (--vault)", nil
+	case f.config != "":
+		// An explicit --config beats AMLSECRETS_KEYVAULT_URL, which the
+		// workspace package would otherwise prefer.
+		noVaultEnv := func(k string) string {
+			if k == azurevault.EnvKeyvaultURL {
+				return ""
+			}
+			return getenv(k)
+		}
+		return openWorkspace(ctx, f.config, "--config", co, noVaultEnv)
+	case envURL != "":
+		kv, err := openURL(envURL, caFile, co, getenv)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", azurevault.EnvKeyvaultURL, err)
+		}
+		return kv, envURL + " (" + azurevault.EnvKeyvaultURL + ")", nil
+	}
+	if _, err := workspace.FindConfig(""); err != nil {
+		if errors.Is(err, workspace.ErrConfigNotFound) {
+			dir, _ := os.Getwd()
+			return nil, "", fmt.Errorf("no vault to use: no --vault or --config flag, %s is not set, and no azureml config.json in %s or its parents; for a local vault run 'amlsecrets serve > amlsecrets.env' in another shell and load its output here ('set -a; . ./amlsecrets.env; set +a'), or pass --vault https://NAME.vault.azure.net/ or --config PATH", azurevault.EnvKeyvaultURL, dir)
+		}
+		return nil, "", err
+	}
+	return openWorkspace(ctx, "", "config.json search", co, getenv)
+}
+
+func openURL(vaultURL, caFile string, co azcore.ClientOptions, getenv func(string) string) (*keyvault.Keyvault, error) {
+	u, err := url.Parse(vaultURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%q is not a vault URL like https://NAME.vault.azure.net/", vaultURL)
+	}
+	var cred azcore.TokenCredential
+	if !azurevault.IsLoopback(u.Hostname()) {
+		// A loopback vault (amlsecrets serve) gets azurevault's local
+		// credential; any other needs a real one.
+		cred, err = credential.New(&credential.Options{Getenv: getenv})
+		if err != nil {
+			return nil, err
+		}
+	}
+	store, err := azurevault.New(vaultURL, cred, &azurevault.Options{ClientOptions: co, CAFile: caFile})
+	if err != nil {
+		return nil, err
+	}
+	return keyvault.New(store, cliKeyvaultOptions()), nil
+}
+
+func openWorkspace(ctx context.Context, path, how string, co azcore.ClientOptions, getenv func(string) string) (*keyvault.Keyvault, string, error) {
+	ws, err := workspace.FromConfig(path, &workspace.Options{
+		ClientOptions:   co,
+		Getenv:          getenv,
+		KeyvaultOptions: cliKeyvaultOptions(),
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	kv, err := ws.DefaultKeyvault(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("default vault of %s: %w", ws, err)
+	}
+	return kv, fmt.Sprintf("the default vault of %s (%s)", ws, how), nil
+}
