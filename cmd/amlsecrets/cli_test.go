@@ -428,6 +428,70 @@ func TestServeWorkflow(t *testing.T) {
 	assert.Equal(t, "hunter2\n", r.stdout)
 	r = cli(t, cliOpts{env: env}, "list")
 	assert.Equal(t, "db-password\n", r.stdout)
+	r = cli(t, cliOpts{env: with(env, "DB_PASSWORD=${{keyvault:"+p.url+"secrets/db-password}}")}, "exec", "--", "sh", "-c", `test "$DB_PASSWORD" = hunter2 && exit 3 || exit 9`)
+	assert.Equal(t, 3, r.code, "exec resolved the reference; stderr: %s", r.stderr)
 	p.stop(t, syscall.SIGTERM)
 	assert.NotContains(t, p.stderr.String(), "hunter2")
+}
+
+func TestExec(t *testing.T) {
+	v := startVault(t, nil)
+	r := cli(t, cliOpts{env: with(v.env, "P=hunter2")}, "set", "db-password", "--from-env", "P")
+	require.Equal(t, 0, r.code, r.stderr)
+	ref := "${{keyvault:" + v.srv.ListenURL() + "secrets/db-password}}"
+
+	t.Run("exit status passes through", func(t *testing.T) {
+		r := cli(t, cliOpts{env: v.env}, "exec", "--", "sh", "-c", "exit 7")
+		assert.Equal(t, 7, r.code, r.stderr)
+		assert.Empty(t, r.stderr)
+	})
+	t.Run("reference resolved into the child's environment", func(t *testing.T) {
+		r := cli(t, cliOpts{env: with(v.env, "DB_PASSWORD="+ref, "PLAIN=x")}, "exec", "--", "sh", "-c", `printf '%s|%s' "$DB_PASSWORD" "$PLAIN"`)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, "hunter2|x", r.stdout)
+		assert.Empty(t, r.stderr)
+	})
+	t.Run("without --, flags after CMD are CMD's", func(t *testing.T) {
+		r := cli(t, cliOpts{env: v.env}, "exec", "sh", "-c", "echo ok")
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, "ok\n", r.stdout)
+	})
+	t.Run("dotenv adds variables; the environment wins", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), ".env")
+		require.NoError(t, os.WriteFile(file, []byte("DB_PASSWORD="+ref+"\nMODE=file\nKEEP=file\n"), 0o600))
+		r := cli(t, cliOpts{env: with(v.env, "KEEP=env")}, "exec", "--dotenv", file, "--", "sh", "-c", `printf '%s|%s|%s' "$DB_PASSWORD" "$MODE" "$KEEP"`)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, "hunter2|file|env", r.stdout)
+	})
+	t.Run("bad dotenv line", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), ".env")
+		require.NoError(t, os.WriteFile(file, []byte("A=1\nnot a line\n"), 0o600))
+		r := cli(t, cliOpts{env: v.env}, "exec", "--dotenv", file, "--", "true")
+		assert.Equal(t, exitError, r.code)
+		requireOneLineError(t, r)
+		assert.Contains(t, r.stderr, "line 2")
+	})
+	t.Run("missing secret: the command does not run", func(t *testing.T) {
+		missing := "${{keyvault:" + v.srv.ListenURL() + "secrets/nope}}"
+		r := cli(t, cliOpts{env: with(v.env, "X="+missing)}, "exec", "--", "sh", "-c", "echo ran")
+		assert.Equal(t, exitNotFound, r.code, r.stderr)
+		assert.Empty(t, r.stdout)
+		requireOneLineError(t, r)
+		assert.Contains(t, r.stderr, "X")
+		assert.Contains(t, r.stderr, "nope")
+	})
+	t.Run("malformed reference", func(t *testing.T) {
+		r := cli(t, cliOpts{env: with(v.env, "X=${{keyvault:http://evil.example/secrets/a}}")}, "exec", "--", "true")
+		assert.Equal(t, exitError, r.code, r.stderr)
+		requireOneLineError(t, r)
+		assert.Contains(t, r.stderr, "X")
+	})
+	t.Run("no command", func(t *testing.T) {
+		r := cli(t, cliOpts{env: v.env}, "exec")
+		assert.Equal(t, exitUsage, r.code)
+		r = cli(t, cliOpts{env: v.env}, "exec", "--", "no-such-command-xyz")
+		assert.Equal(t, exitError, r.code)
+		requireOneLineError(t, r)
+		assert.Contains(t, r.stderr, "no-such-command-xyz")
+	})
 }

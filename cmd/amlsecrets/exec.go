@@ -1,15 +1,153 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/spf13/cobra"
+
+	"github.com/go-azureml/secrets/internal/dotenv"
+	"github.com/go-azureml/secrets/keyvault"
+	"github.com/go-azureml/secrets/keyvault/azurevault"
+	amlrun "github.com/go-azureml/secrets/run"
 )
 
+type execFlags struct {
+	vaultFlags
+	dotenv string
+}
+
 func newExecCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "exec",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("exec: not yet") },
+	var f execFlags
+	cmd := &cobra.Command{
+		Use:   "exec [--dotenv FILE] -- CMD [ARGS...]",
+		Short: "Run a command with the secret references in its environment resolved",
+		Long: `exec resolves every secret reference in the environment (plus the variables
+of --dotenv FILE) and then replaces itself with CMD, so that signals reach the
+command directly and its exit status is exec's. A reference is a whole value:
+
+  ${{keyvault:https://VAULT.vault.azure.net/secrets/NAME}}          latest version
+  ${{keyvault:https://VAULT.vault.azure.net/secrets/NAME/VERSION}}  that version
+  ${{keyvault:https://127.0.0.1:PORT/secrets/NAME}}                 the local emulator (amlsecrets serve)
+  ${{azureml://connections/CONN}}                   a workspace connection, as JSON
+  ${{azureml://connections/CONN/credentials/KEY}}   one of its credentials
+  ${{azureml://connections/CONN/metadata/KEY}}      one of its metadata entries
+  ${{azureml://connections/CONN/target}}            its target
+
+Variables already in the environment win over those of the .env file, as
+python-dotenv and docker compose do. Nothing is written to stdout or stderr
+unless a reference fails, in which case CMD is not run; the error names the
+variable and the reference, never a value. Connections need a workspace:
+--config, or a config.json found from the current directory. --vault and
+AMLSECRETS_KEYVAULT_URL name the vault of an offline run (for references to
+other vaults, each reference's own URL is used).`,
+		Example: `  export DB_PASSWORD='${{keyvault:https://myvault.vault.azure.net/secrets/db-password}}'
+  amlsecrets exec -- python train.py
+
+  amlsecrets exec --dotenv .env -- sh -c 'psql "postgres://app:$DB_PASSWORD@db/app"'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("exec needs a command: amlsecrets exec [--dotenv FILE] -- CMD [ARGS...]")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runExec(cmd, &f, args) },
 	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.dotenv, "dotenv", "", "add the variables of this .env file (the environment's own win)")
+	cmd.Flags().SetInterspersed(false) // flags after CMD are CMD's
+	return cmd
+}
+
+// execEnv returns environ with the variables of the .env file added (those
+// already in environ win).
+func execEnv(environ []string, dotFile string) ([]string, error) {
+	if dotFile == "" {
+		return environ, nil
+	}
+	file, err := os.Open(dotFile)
+	if err != nil {
+		return nil, fmt.Errorf("--dotenv: %w", err)
+	}
+	defer file.Close()
+	pairs, err := dotenv.ParsePairs(file)
+	if err != nil {
+		return nil, fmt.Errorf("--dotenv %s: %w", dotFile, err)
+	}
+	have := map[string]bool{}
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		have[k] = true
+	}
+	out := append([]string(nil), environ...)
+	last := map[string]int{} // key -> index in out, so the file's last value wins
+	for _, p := range pairs {
+		if have[p.Key] {
+			continue
+		}
+		if i, ok := last[p.Key]; ok {
+			out[i] = p.Key + "=" + p.Value
+			continue
+		}
+		last[p.Key] = len(out)
+		out = append(out, p.Key+"="+p.Value)
+	}
+	return out, nil
+}
+
+func runExec(cmd *cobra.Command, f *execFlags, args []string) error {
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	environ, err := execEnv(os.Environ(), f.dotenv)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := f.context(cmd)
+	resolved, err := resolveEnv(ctx, &f.vaultFlags, environ)
+	cancel()
+	if err != nil {
+		return withCause(ctx, err)
+	}
+	// Replace this process: the command gets our pid, signals and exit
+	// status. syscall.Exec returns only on failure.
+	err = syscall.Exec(path, args, resolved)
+	return fmt.Errorf("exec %s: %w", args[0], err)
+}
+
+// resolveEnv resolves the references in environ with run.ResolveEnv, the
+// vault picked as for the other commands.
+func resolveEnv(ctx context.Context, f *vaultFlags, environ []string) ([]string, error) {
+	getenv := os.Getenv
+	if f.vault != "" {
+		getenv = func(k string) string {
+			if k == azurevault.EnvKeyvaultURL {
+				return f.vault
+			}
+			return os.Getenv(k)
+		}
+	}
+	co := azcore.ClientOptions{Retry: cliRetry}
+	caFile := strings.TrimSpace(getenv(azurevault.EnvCAFile))
+	out, err := amlrun.ResolveEnv(ctx, environ, &amlrun.ResolveOptions{RunOptions: &amlrun.Options{
+		Getenv:          getenv,
+		Environ:         func() []string { return environ },
+		ConfigPath:      f.config,
+		ClientOptions:   co,
+		KeyvaultOptions: cliKeyvaultOptions(),
+		OpenVault: func(_ context.Context, vaultURL string) (*keyvault.Keyvault, error) {
+			return openURL(vaultURL, caFile, co, getenv)
+		},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	return out, nil
 }
