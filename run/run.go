@@ -316,6 +316,8 @@ func New(kv *keyvault.Keyvault, opts *Options) *Run {
 func offlineID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // a version 4 UUID, as azureml-core's uuid4
+	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return "OfflineRun_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
