@@ -26,13 +26,17 @@ type vaultEnv struct {
 
 // startVault starts an in-process emulator (accepting the CLI's local token)
 // and returns the variables `amlsecrets serve` would print for it.
+//
+// A non-nil opts is used as is (set AcceptAnyToken for the CLI to get in).
 func startVault(t *testing.T, opts *keyvaulttest.ServerOptions) *vaultEnv {
 	t.Helper()
 	o := keyvaulttest.ServerOptions{}
 	if opts != nil {
 		o = *opts
 	}
-	o.AcceptAnyToken = true
+	if opts == nil {
+		o.AcceptAnyToken = true
+	}
 	srv, err := keyvaulttest.StartServer(&o)
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
@@ -396,7 +400,7 @@ func TestSetBatchPartialFailure(t *testing.T) {
 }
 
 func TestThrottled(t *testing.T) {
-	v := startVault(t, &keyvaulttest.ServerOptions{ThrottleLimit: 1, ThrottleWindow: time.Minute})
+	v := startVault(t, &keyvaulttest.ServerOptions{AcceptAnyToken: true, ThrottleLimit: 1, ThrottleWindow: time.Minute})
 	r := cli(t, cliOpts{env: with(v.env, "X=1")}, "set", "a", "--from-env", "X")
 	require.Equal(t, 0, r.code, r.stderr)
 	start := time.Now()
@@ -405,6 +409,17 @@ func TestThrottled(t *testing.T) {
 	assert.Equal(t, exitThrottled, r.code, r.stderr)
 	requireOneLineError(t, r)
 	assert.Contains(t, r.stderr, "throttl")
+}
+
+func TestPermissionDenied(t *testing.T) {
+	// This emulator accepts only its own fake credential's token, not the
+	// CLI's local one: 401.
+	v := startVault(t, &keyvaulttest.ServerOptions{})
+	r := cli(t, cliOpts{env: v.env}, "get", "db-password")
+	assert.Equal(t, exitPermission, r.code, r.stderr)
+	requireOneLineError(t, r)
+	assert.Contains(t, r.stderr, "db-password")
+	assert.Contains(t, r.stderr, "Key Vault Secrets User", "says what to do")
 }
 
 func TestHelpDocumentsExitCodes(t *testing.T) {
