@@ -1,6 +1,7 @@
 package dotenv
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -91,4 +92,25 @@ func TestPairNeverPrintsValue(t *testing.T) {
 	for _, s := range []string{p.String(), p.GoString()} {
 		assert.NotContains(t, s, "s3cret")
 	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"A=1", "export A='x'\n", "A=\"a\\nb\nc\"", "# c\nB=x # y", "A=\"", "=x", "\ufeffA=1\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pairs, err := ParsePairs(strings.NewReader(s))
+		if err != nil {
+			var de *Error
+			if !errors.As(err, &de) || de.Line < 1 {
+				t.Fatalf("error without a line: %v", err)
+			}
+			return
+		}
+		for _, p := range pairs {
+			if !validKey(p.Key) || p.Line < 1 {
+				t.Fatalf("bad pair %v", p)
+			}
+		}
+	})
 }
