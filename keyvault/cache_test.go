@@ -570,3 +570,23 @@ func TestRateLimiter(t *testing.T) {
 	require.Error(t, err, "the limiter holds the second request past the deadline")
 	assert.EqualValues(t, 1, st.gets.Load())
 }
+
+func TestColdStartSendsOneRequestFirst(t *testing.T) {
+	secrets := map[string]string{}
+	var names []string
+	for i := range 10 {
+		n := fmt.Sprintf("s%d", i)
+		secrets[n], names = n, append(names, n)
+	}
+	st := newScriptStore(t, secrets)
+	st.gate = make(chan struct{})
+	kv := keyvault.New(st, nil)
+	done := make(chan error, 1)
+	go func() { _, err := kv.GetSecrets(t.Context(), names); done <- err }()
+	require.Eventually(t, func() bool { return st.gets.Load() == 1 }, 5*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	assert.EqualValues(t, 1, st.gets.Load(), "until the vault has answered once (and so the token is cached), requests wait")
+	close(st.gate)
+	require.NoError(t, <-done)
+	assert.EqualValues(t, 10, st.gets.Load())
+}

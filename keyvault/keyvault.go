@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
@@ -57,11 +58,14 @@ type Keyvault struct {
 	limiter *rate.Limiter
 	clock   Clock
 	sf      singleflight.Group
+
+	warm    atomic.Bool   // the store has answered once (see first)
+	warming chan struct{} // holds cold calls to one at a time
 }
 
 // New returns a Keyvault over store. opts nil means defaults.
 func New(store Store, opts *Options) *Keyvault {
-	kv := &Keyvault{store: store}
+	kv := &Keyvault{store: store, warming: make(chan struct{}, 1)}
 	if opts != nil {
 		kv.opts = *opts
 	}

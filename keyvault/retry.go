@@ -142,7 +142,7 @@ func (kv *Keyvault) do(ctx context.Context, name string, mode retryMode, call fu
 				return err
 			}
 		}
-		err := call(ctx)
+		err := kv.first(ctx, call)
 		if err == nil {
 			return nil
 		}
@@ -180,4 +180,31 @@ func (kv *Keyvault) do(ctx context.Context, name string, mode retryMode, call fu
 			return serr
 		}
 	}
+}
+
+// first runs call, but while the Keyvault has had no answer from its store
+// yet, one call at a time: the first request to a vault is answered with an
+// authentication challenge, and azcore fetches a token for every request
+// that meets one, so a cold batch of 64 would fetch 64 tokens. Holding the
+// others back until the first answer costs one round trip once per Keyvault
+// and keeps it to one token request per process.
+func (kv *Keyvault) first(ctx context.Context, call func(context.Context) error) error {
+	if kv.warm.Load() {
+		return call(ctx)
+	}
+	select {
+	case kv.warming <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if kv.warm.Load() { // someone else's call warmed it while we waited
+		<-kv.warming
+		return call(ctx)
+	}
+	defer func() { <-kv.warming }()
+	err := call(ctx)
+	if err == nil || !isContextError(err) {
+		kv.warm.Store(true)
+	}
+	return err
 }

@@ -1,0 +1,384 @@
+// Command kvbench measures how keyvault.Keyvault behaves under load against
+// the in-process Key Vault emulator (keyvaulttest.Server, 20 ms latency per
+// request) and prints one table, every row measured in the same run:
+//
+//  1. batch: GetSecrets(64) time over one GetSecret time, for Keyvault (cache
+//     off, so every name is a request) and for a plain loop of azsecrets
+//     GetSecret calls. Both are warm (token fetched, connections open); each
+//     time is the median of several runs.
+//  2. cache hit: GetSecret served from the cache, ns/op and allocs/op
+//     (testing.Benchmark).
+//  3. herd: 100 independent nodes (each its own Keyvault, azurevault Store,
+//     azsecrets client, HTTP transport and cache) read the same 5 secrets at
+//     once against a throttle of 200 requests per 1 s window. It reports the
+//     nodes that got all 5 values, the wall time from start to the last
+//     node done, and that time over the throttle floor
+//     (ceil(served/limit) - 1) x window, where served is the number of
+//     GetSecret requests the emulator answered 200 (its Stats, route
+//     GetSecret, status 200): the reads that had to get through the
+//     throttle. The 429s and 401 challenges it also received are printed
+//     beside it. It runs twice: with azcore's default retry policy (which
+//     itself retries a 429 after its Retry-After) and with 429 removed from
+//     azcore's retried status codes, so that only Keyvault's retry loop
+//     handles throttling.
+//  4. tokens: token requests made by one node's credential over a cold
+//     GetSecrets(64) and the rest of its work (counted by wrapping the
+//     credential); the herd's maximum per node is shown too.
+//
+// Each row has a target; kvbench prints PASS or FAIL beside it and exits
+// with status 1 when any target fails (2 on a setup error), so CI can run it.
+//
+// Usage:
+//
+//	go run ./internal/cmd/kvbench [-runs 5] [-nodes 100] [-v]
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/go-azureml/secrets/keyvault"
+	"github.com/go-azureml/secrets/keyvault/azurevault"
+	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
+)
+
+const (
+	latency        = 20 * time.Millisecond
+	batchSize      = 64
+	herdSecrets    = 5
+	throttleLimit  = 200
+	throttleWindow = time.Second
+)
+
+func main() {
+	runs := flag.Int("runs", 5, "runs per timing in row 1 (the median is reported)")
+	nodes := flag.Int("nodes", 100, "nodes in the herd (row 3)")
+	flag.BoolVar(&verbose, "v", false, "print the emulator's counters every 100 ms during each herd, on stderr")
+	flag.Parse()
+	ok, err := run(*runs, *nodes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kvbench:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	name, measured, target string
+	pass                   bool
+}
+
+func run(runs, nodes int) (bool, error) {
+	ctx := context.Background()
+	var rows []row
+
+	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Latency: latency})
+	defer srv.Close()
+
+	// Row 4 first: a cold node, counted from its very first request.
+	cred := &countingCredential{inner: srv.Credential()}
+	store, err := azurevault.New(srv.VaultURL(), cred, &azurevault.Options{ClientOptions: nodeClientOptions(srv)})
+	if err != nil {
+		return false, err
+	}
+	kv := keyvault.New(store, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}})
+	names := make([]string, batchSize)
+	secrets := map[string]string{}
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-%02d", i)
+		secrets[names[i]] = fmt.Sprintf("value-%02d", i)
+	}
+	if err := kv.SetSecrets(ctx, secrets); err != nil { // cold: 64 concurrent first requests
+		return false, err
+	}
+
+	// Row 1: batch vs one, ours and a plain azsecrets loop, both warm.
+	if _, err := kv.GetSecrets(ctx, names); err != nil {
+		return false, err
+	}
+	oneOurs := median(runs, func() error { _, err := kv.GetSecret(ctx, names[0]); return err })
+	batchOurs := median(runs, func() error {
+		got, err := kv.GetSecrets(ctx, names)
+		if err == nil && len(got) != batchSize {
+			err = errors.New("short batch")
+		}
+		return err
+	})
+	plain, err := azsecrets.NewClient(srv.VaultURL(), srv.Credential(), &azsecrets.ClientOptions{ClientOptions: srv.ClientOptions()})
+	if err != nil {
+		return false, err
+	}
+	plainGet := func(name string) error {
+		_, err := plain.GetSecret(ctx, name, "", nil)
+		return err
+	}
+	if err := plainGet(names[0]); err != nil {
+		return false, err
+	}
+	onePlain := median(runs, func() error { return plainGet(names[0]) })
+	loopPlain := median(runs, func() error {
+		for _, n := range names {
+			if err := plainGet(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, d := range []time.Duration{oneOurs, batchOurs, onePlain, loopPlain} {
+		if d < 0 {
+			return false, errors.New("row 1: a request failed")
+		}
+	}
+	rOurs := float64(batchOurs) / float64(oneOurs)
+	rPlain := float64(loopPlain) / float64(onePlain)
+	rows = append(rows,
+		row{"1. GetSecrets(64) / GetSecret, Keyvault", fmt.Sprintf("%.2fx (%v / %v)", rOurs, ms(batchOurs), ms(oneOurs)), "<= 2x", rOurs <= 2},
+		row{"1. 64 x GetSecret / GetSecret, plain azsecrets loop", fmt.Sprintf("%.1fx (%v / %v)", rPlain, ms(loopPlain), ms(onePlain)), "~64x (reference)", rPlain >= 32})
+
+	// Row 2: a cache hit.
+	cached := keyvault.New(store, nil)
+	if _, err := cached.GetSecret(ctx, names[0]); err != nil {
+		return false, err
+	}
+	var benchErr error
+	res := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cached.GetSecret(ctx, names[0]); err != nil {
+				benchErr = err
+				b.FailNow()
+			}
+		}
+	})
+	if benchErr != nil {
+		return false, benchErr
+	}
+	nsop := float64(res.T.Nanoseconds()) / float64(res.N)
+	rows = append(rows, row{"2. cache-hit GetSecret", fmt.Sprintf("%.1f ns/op, %d allocs/op", nsop, res.AllocsPerOp()), "<= 100 ns, 0 allocs", nsop <= 100 && res.AllocsPerOp() == 0})
+
+	// Row 3: the herd, twice.
+	maxTokens := int64(0)
+	for _, azcoreRetries429 := range []bool{true, false} {
+		h, err := herd(ctx, nodes, azcoreRetries429)
+		if err != nil {
+			return false, err
+		}
+		maxTokens = max(maxTokens, h.maxTokens)
+		label := "azcore default retries"
+		if !azcoreRetries429 {
+			label = "azcore without 429, Keyvault retries only"
+		}
+		floor := time.Duration(math.Ceil(float64(h.served)/throttleLimit)-1) * throttleWindow
+		ratio := float64(h.elapsed) / float64(floor)
+		rows = append(rows,
+			row{fmt.Sprintf("3. herd (%s): successes", label), fmt.Sprintf("%d/%d nodes", h.succeeded, nodes), "100%", h.succeeded == nodes},
+			row{fmt.Sprintf("3. herd (%s): time / floor", label),
+				fmt.Sprintf("%.2fx (%v / %v; served %d GETs, also got %d x 429, %d challenges)", ratio, ms(h.elapsed), floor, h.served, h.throttled, h.challenges),
+				"<= 1.3x", floor > 0 && ratio <= 1.3})
+	}
+
+	// Row 4.
+	tok := cred.n.Load()
+	rows = append(rows, row{"4. token requests per process (one node)", fmt.Sprintf("%d (herd: at most %d per node)", tok, maxTokens), "1", tok == 1 && maxTokens == 1})
+
+	fmt.Printf("kvbench: Keyvault vs the keyvaulttest emulator, %v latency per request, %d CPUs\n\n", latency, numCPU())
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ROW\tMEASURED\tTARGET\tRESULT")
+	all := true
+	for _, r := range rows {
+		result := "PASS"
+		if !r.pass {
+			result, all = "FAIL", false
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.name, r.measured, r.target, result)
+	}
+	_ = w.Flush()
+	return all, nil
+}
+
+type herdResult struct {
+	succeeded                     int
+	elapsed                       time.Duration
+	served, throttled, challenges int
+	maxTokens                     int64
+}
+
+// herd starts nodes independent clients at once, each reading the same
+// secrets through its own Keyvault, against a throttled emulator.
+func herd(ctx context.Context, nodes int, azcoreRetries429 bool) (herdResult, error) {
+	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Latency: latency})
+	defer srv.Close()
+	names := make([]string, herdSecrets)
+	secrets := map[string]string{}
+	for i := range names {
+		names[i] = fmt.Sprintf("herd-%d", i)
+		secrets[names[i]] = fmt.Sprintf("herd-value-%d", i)
+	}
+	setup, err := azurevault.New(srv.VaultURL(), srv.Credential(), &azurevault.Options{ClientOptions: srv.ClientOptions()})
+	if err != nil {
+		return herdResult{}, err
+	}
+	if err := keyvault.New(setup, nil).SetSecrets(ctx, secrets); err != nil {
+		return herdResult{}, err
+	}
+	srv.SetThrottle(throttleLimit, throttleWindow)
+	srv.ResetStats()
+
+	type node struct {
+		kv   *keyvault.Keyvault
+		cred *countingCredential
+		co   azcore.ClientOptions
+	}
+	ns := make([]node, nodes)
+	for i := range ns {
+		co := nodeClientOptions(srv)
+		if !azcoreRetries429 {
+			co.Retry.StatusCodes = []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+		}
+		cred := &countingCredential{inner: srv.Credential()}
+		st, err := azurevault.New(srv.VaultURL(), cred, &azurevault.Options{ClientOptions: co})
+		if err != nil {
+			return herdResult{}, err
+		}
+		ns[i] = node{kv: keyvault.New(st, nil), cred: cred, co: co}
+	}
+	defer func() {
+		for _, n := range ns {
+			n.co.Transport.(*http.Client).CloseIdleConnections()
+		}
+	}()
+
+	var (
+		wg        sync.WaitGroup
+		succeeded atomic.Int64
+		start     = make(chan struct{})
+	)
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for _, n := range ns {
+		wg.Go(func() {
+			<-start
+			got, err := n.kv.GetSecrets(hctx, names)
+			if err != nil {
+				return
+			}
+			for k, v := range secrets {
+				if got[k] != v {
+					return
+				}
+			}
+			succeeded.Add(1)
+		})
+	}
+	t0 := time.Now()
+	stopTrace := make(chan struct{})
+	traced := make(chan struct{})
+	go func() { // the timeline, with -v
+		defer close(traced)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopTrace:
+				return
+			case <-tick.C:
+				if verbose {
+					st := srv.Stats()
+					fmt.Fprintf(os.Stderr, "herd t=%-6v served=%d throttled=%d challenges=%d\n", time.Since(t0).Round(time.Millisecond),
+						st.Count(keyvaulttest.RouteGetSecret, http.StatusOK), st.Count(keyvaulttest.RouteGetSecret, http.StatusTooManyRequests), st.Challenges)
+				}
+			}
+		}
+	}()
+	close(start)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	close(stopTrace)
+	<-traced
+
+	st := srv.Stats()
+	h := herdResult{
+		succeeded:  int(succeeded.Load()),
+		elapsed:    elapsed,
+		served:     st.Count(keyvaulttest.RouteGetSecret, http.StatusOK),
+		throttled:  st.Count(keyvaulttest.RouteGetSecret, http.StatusTooManyRequests),
+		challenges: st.Challenges,
+	}
+	for _, n := range ns {
+		h.maxTokens = max(h.maxTokens, n.cred.n.Load())
+	}
+	return h, nil
+}
+
+// nodeClientOptions gives a node its own HTTP transport (its own connection
+// pool, as a separate machine has) that trusts the emulator's CA and dials
+// its listener for the vault's host name.
+func nodeClientOptions(srv *keyvaulttest.Server) azcore.ClientOptions {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(srv.CACertPEM())
+	addr := srv.Addr().String()
+	var d net.Dialer
+	t := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     time.Minute,
+	}
+	return azcore.ClientOptions{Transport: &http.Client{Transport: t}}
+}
+
+// countingCredential counts GetToken calls: azcore's bearer-token policy
+// should make one per scope per client, however many requests follow.
+type countingCredential struct {
+	inner azcore.TokenCredential
+	n     atomic.Int64
+}
+
+func (c *countingCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.n.Add(1)
+	return c.inner.GetToken(ctx, o)
+}
+
+// median runs f runs times and returns the median duration, or -1 if any
+// run failed.
+func median(runs int, f func() error) time.Duration {
+	ds := make([]time.Duration, 0, runs)
+	for range max(runs, 1) {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return -1
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+
+func numCPU() int { return runtime.NumCPU() }
+
+var verbose bool
