@@ -25,13 +25,6 @@ type env map[string]string
 
 func (e env) get(k string) string { return e[k] }
 
-func (e env) list() []string {
-	var out []string
-	for k, v := range e {
-		out = append(out, k+"="+v)
-	}
-	return out
-}
 
 // emptyDir is a folder with no workspace config in it or (we assume) in any
 // parent, so that an offline run falls through to the local source.

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,7 +37,10 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		amlBin = filepath.Join(dir, "amlsecrets")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			panic("build amlsecrets: no go tool on PATH: " + err.Error())
+		}
 		if out, err := exec.Command(goTool, "build", "-o", amlBin, ".").CombinedOutput(); err != nil {
 			_ = os.RemoveAll(dir)
 			panic("build amlsecrets: " + err.Error() + "\n" + string(out))
