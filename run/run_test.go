@@ -25,7 +25,6 @@ type env map[string]string
 
 func (e env) get(k string) string { return e[k] }
 
-
 // emptyDir is a folder with no workspace config in it or (we assume) in any
 // parent, so that an offline run falls through to the local source.
 func emptyDir(t *testing.T) string {
