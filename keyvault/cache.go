@@ -352,12 +352,6 @@ func (c *cache) drop(keys ...string) {
 	}
 }
 
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
-
 // serveStale reports whether a failed refresh may fall back to a cached
 // value: the vault throttled or was unavailable, not that the secret is gone
 // or forbidden.
