@@ -32,7 +32,7 @@ const (
 // means the defaults.
 //
 // A throttled request is retried after the vault's Retry-After (plus up to
-// 10% jitter), even when that is longer than azcore's own MaxRetryDelay, up to
+// 5% jitter, so that nodes told the same wait do not return in lockstep), even when that is longer than azcore's own MaxRetryDelay, up to
 // MaxDelay per wait. Without a Retry-After the wait is exponential with full
 // jitter: a random time in [0, BaseDelay×2^n), n counting earlier retries,
 // capped at MaxBackoff. A call gives up, returning the last error (which
@@ -89,7 +89,7 @@ func (o *RetryOptions) withDefaults() RetryOptions {
 func (r *RetryOptions) delay(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		d := min(retryAfter, r.MaxDelay)
-		return d + time.Duration(rand.Int64N(int64(d)/10+1))
+		return d + time.Duration(rand.Int64N(int64(d)/20+1))
 	}
 	ceil := r.MaxBackoff
 	if n < 30 {

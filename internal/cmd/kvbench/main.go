@@ -20,7 +20,8 @@
 //     beside it. It runs twice: with azcore's default retry policy (which
 //     itself retries a 429 after its Retry-After) and with 429 removed from
 //     azcore's retried status codes, so that only Keyvault's retry loop
-//     handles throttling.
+//     handles throttling. Each configuration runs -herd-runs times; the
+//     median time is reported, with every run's ratio beside it.
 //  4. tokens: token requests made by one node's credential over a cold
 //     GetSecrets(64) and the rest of its work (counted by wrapping the
 //     credential); the herd's maximum per node is shown too.
@@ -30,10 +31,11 @@
 //
 // Usage:
 //
-//	go run ./internal/cmd/kvbench [-runs 5] [-nodes 100] [-v]
+//	go run ./internal/cmd/kvbench [-runs 5] [-nodes 100] [-herd-runs 3] [-v]
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -46,6 +48,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,9 +75,10 @@ const (
 func main() {
 	runs := flag.Int("runs", 5, "runs per timing in row 1 (the median is reported)")
 	nodes := flag.Int("nodes", 100, "nodes in the herd (row 3)")
+	herdRuns := flag.Int("herd-runs", 3, "herd runs per configuration in row 3 (the median time is reported)")
 	flag.BoolVar(&verbose, "v", false, "print the emulator's counters every 100 ms during each herd, on stderr")
 	flag.Parse()
-	ok, err := run(*runs, *nodes)
+	ok, err := run(*runs, *nodes, *herdRuns)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kvbench:", err)
 		os.Exit(2)
@@ -89,9 +93,15 @@ type row struct {
 	pass                   bool
 }
 
-func run(runs, nodes int) (bool, error) {
+func run(runs, nodes, herdRuns int) (bool, error) {
 	ctx := context.Background()
 	var rows []row
+	loadNote := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			loadNote = ", load average " + f[0] + " at start"
+		}
+	}
 
 	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Latency: latency})
 	defer srv.Close()
@@ -180,9 +190,21 @@ func run(runs, nodes int) (bool, error) {
 	// Row 3: the herd, twice.
 	maxTokens := int64(0)
 	for _, azcoreRetries429 := range []bool{true, false} {
-		h, err := herd(ctx, nodes, azcoreRetries429)
-		if err != nil {
-			return false, err
+		// The median run by time; successes and tokens are the worst of
+		// all runs.
+		var hs []herdResult
+		for range max(herdRuns, 1) {
+			h, err := herd(ctx, nodes, azcoreRetries429)
+			if err != nil {
+				return false, err
+			}
+			hs = append(hs, h)
+		}
+		slices.SortFunc(hs, func(a, b herdResult) int { return cmp.Compare(a.elapsed, b.elapsed) })
+		h := hs[len(hs)/2]
+		for _, o := range hs {
+			h.succeeded = min(h.succeeded, o.succeeded)
+			h.maxTokens = max(h.maxTokens, o.maxTokens)
 		}
 		maxTokens = max(maxTokens, h.maxTokens)
 		label := "azcore default retries"
@@ -191,10 +213,14 @@ func run(runs, nodes int) (bool, error) {
 		}
 		floor := time.Duration(math.Ceil(float64(h.served)/throttleLimit)-1) * throttleWindow
 		ratio := float64(h.elapsed) / float64(floor)
+		var all []string
+		for _, o := range hs {
+			all = append(all, fmt.Sprintf("%.2f", float64(o.elapsed)/float64(floor)))
+		}
 		rows = append(rows,
-			row{fmt.Sprintf("3. herd (%s): successes", label), fmt.Sprintf("%d/%d nodes", h.succeeded, nodes), "100%", h.succeeded == nodes},
+			row{fmt.Sprintf("3. herd (%s): successes", label), fmt.Sprintf("%d/%d nodes (worst of %d runs)", h.succeeded, nodes, len(hs)), "100%", h.succeeded == nodes},
 			row{fmt.Sprintf("3. herd (%s): time / floor", label),
-				fmt.Sprintf("%.2fx (%v / %v; served %d GETs, also got %d x 429, %d challenges)", ratio, ms(h.elapsed), floor, h.served, h.throttled, h.challenges),
+				fmt.Sprintf("%.2fx median of [%s] (%v / %v; served %d GETs, also got %d x 429, %d challenges)", ratio, strings.Join(all, " "), ms(h.elapsed), floor, h.served, h.throttled, h.challenges),
 				"<= 1.3x", floor > 0 && ratio <= 1.3})
 	}
 
@@ -202,7 +228,9 @@ func run(runs, nodes int) (bool, error) {
 	tok := cred.n.Load()
 	rows = append(rows, row{"4. token requests per process (one node)", fmt.Sprintf("%d (herd: at most %d per node)", tok, maxTokens), "1", tok == 1 && maxTokens == 1})
 
-	fmt.Printf("kvbench: Keyvault vs the keyvaulttest emulator, %v latency per request, %d CPUs\n\n", latency, numCPU())
+	fmt.Printf("kvbench: Keyvault vs the keyvaulttest emulator, %v latency per request, %d CPUs%s\n", latency, numCPU(), loadNote)
+	fmt.Println("(the emulator and every node share this machine's CPUs: other load inflates rows 1 and 3)")
+	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ROW\tMEASURED\tTARGET\tRESULT")
 	all := true
