@@ -265,3 +265,28 @@ func TestFaultCanceledWhileWaiting(t *testing.T) {
 		t.Fatal("GetSecret did not return after its context was canceled")
 	}
 }
+
+func TestFaultStaleWhileThrottled(t *testing.T) {
+	// With azcore's 429 retries off, a throttled refresh falls back to the
+	// cached value at once; with them on, azcore would first sleep out the
+	// Retry-After (here a minute, within its MaxRetryDelay).
+	var stale []error
+	e := newFaultEnv(t, map[string]string{"a": "1"}, false, &keyvault.Options{Cache: &keyvault.CacheOptions{
+		TTL:     time.Millisecond,
+		Jitter:  -1,
+		OnStale: func(_ string, err error) { stale = append(stale, err) },
+	}})
+	_, err := e.kv.GetSecret(t.Context(), "a")
+	require.NoError(t, err)
+	e.srv.SetThrottle(1, time.Minute)
+	_, err = e.kv.Refresh(t.Context(), "a") // takes the one request of the window
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond) // past the 1 ms TTL
+	start := time.Now()
+	v, err := e.kv.GetSecret(ctxTimeout(t, 10*time.Second), "a")
+	require.NoError(t, err)
+	assert.Equal(t, "1", v)
+	assert.Less(t, time.Since(start), time.Second)
+	require.Len(t, stale, 1)
+	assert.ErrorIs(t, stale[0], keyvault.ErrThrottled)
+}
