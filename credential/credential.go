@@ -14,6 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/go-azureml/secrets/internal/safeopts"
 )
 
 // Environment variables that decide which members New tries.
@@ -107,6 +109,7 @@ func New(opts *Options) (azcore.TokenCredential, error) {
 	if opts != nil {
 		o = *opts
 	}
+	o.ClientOptions = safeopts.Client(o.ClientOptions)
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv

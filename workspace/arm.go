@@ -21,6 +21,8 @@ import (
 	"github.com/go-azureml/secrets/internal/errmap"
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/azurevault"
+
+	"github.com/go-azureml/secrets/internal/safeopts"
 )
 
 // APIVersion is the Microsoft.MachineLearningServices api-version of the ARM
@@ -234,7 +236,7 @@ func (w *Workspace) armClient() (*arm.Client, error) {
 		return nil, err
 	}
 	co := w.opts.ClientOptions
-	co.Logging.IncludeBody = false // listsecrets bodies hold secrets
+	co = safeopts.Client(co) // listsecrets bodies hold secrets; no token in logs
 	c, err = arm.NewClient(moduleName, moduleVersion, taggedCredential{cred}, &arm.ClientOptions{ClientOptions: co, DisableRPRegistration: true})
 	if err != nil {
 		return nil, errorf("workspace %s: ARM client: %w", w.Name, err)

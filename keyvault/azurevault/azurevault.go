@@ -50,6 +50,8 @@ import (
 
 	"github.com/go-azureml/secrets/internal/errmap"
 	"github.com/go-azureml/secrets/keyvault"
+
+	"github.com/go-azureml/secrets/internal/safeopts"
 )
 
 var (
@@ -79,7 +81,8 @@ var ErrNoVaultURL = errors.New("azurevault: " + EnvKeyvaultURL + " is not set")
 type Options struct {
 	// ClientOptions configure the azcore pipeline: Cloud, Retry,
 	// Transport, Logging, Telemetry. Logging.IncludeBody is always forced
-	// off, since bodies carry secret values.
+	// off, since bodies carry secret values, and Authorization and other
+	// credential headers are never let through azcore's log redaction.
 	ClientOptions azcore.ClientOptions
 	// CAFile is a PEM file of CA certificates to trust beside the system
 	// roots. It is used only for a loopback vault host and only when
@@ -117,8 +120,7 @@ func New(vaultURL string, cred azcore.TokenCredential, opts *Options) (*Store, e
 		return nil, fmt.Errorf("azurevault: vault URL %q must use https: Key Vault requests carry a bearer token and secret values, which must not travel in clear text", vaultURL)
 	}
 	loopback := IsLoopback(u.Hostname())
-	co := opts.ClientOptions
-	co.Logging.IncludeBody = false
+	co := safeopts.Client(opts.ClientOptions)
 	if loopback && co.Transport == nil && opts.CAFile != "" {
 		t, err := transportWithCA(opts.CAFile)
 		if err != nil {
