@@ -33,6 +33,40 @@
 // NameFromEnv and EnvFromName map between secret names and environment
 // variable names.
 //
+// # Caching
+//
+// A Keyvault keeps the latest version of each secret it reads in memory, for
+// DefaultCacheTTL (5 min) by default. Each entry's lifetime is shortened at
+// random by up to 10% (DefaultCacheJitter), so nodes that read together do
+// not refresh together. A cache hit makes no request and allocates nothing.
+// Concurrent reads of one name, in any letter case, share a single request.
+// When a refresh is throttled (ErrThrottled) or the vault is unavailable
+// (ErrUnavailable), the last good value is served and CacheOptions.OnStale
+// is called; the refresh is tried again no sooner than the vault's
+// Retry-After, and at least 10 s later. ErrNotFound and ErrPermission drop
+// the entry. SetSecret(s) store the new value in the cache; deletes,
+// property updates, recover and purge drop it. Invalidate and Refresh
+// control the cache by hand; CacheOptions bound its size
+// (DefaultCacheMaxEntries) or turn it off. Cached values are never shown by
+// fmt, logs or String.
+//
+// # Retries and rate limits
+//
+// A request the vault throttles (HTTP 429) is retried after its Retry-After
+// plus up to 5% jitter, even when that exceeds azcore's MaxRetryDelay, with
+// one wait capped at RetryOptions.MaxDelay (DefaultRetryMaxDelay, 60 s). A
+// 429 without Retry-After backs off exponentially with full jitter from
+// DefaultRetryBaseDelay (250 ms), capped at DefaultRetryMaxBackoff (16 s).
+// Reads are also retried on ErrUnavailable; writes only on 429, since the
+// vault did not act on them. A call gives up, returning an error that still
+// wraps the sentinel, when its context ends, when the next wait would pass
+// the context's deadline (at once, not at the deadline), when
+// RetryOptions.Budget (DefaultRetryBudget, 2 min) is spent, or after
+// MaxAttempts. Options.RateLimiter (golang.org/x/time/rate) caps a process's
+// request rate and can be shared between Keyvaults. A new Keyvault sends its
+// first request alone, so that one token is fetched per process however
+// large the first batch.
+//
 // # Errors
 //
 // Errors wrap the sentinels ErrNotFound, ErrInvalidName, ErrInvalidValue,

@@ -73,6 +73,22 @@ const (
 	EnvCAFile = "AMLSECRETS_CA_FILE"
 )
 
+// DefaultRetryStatusCodes are the HTTP statuses azcore retries for a Store
+// when ClientOptions.Retry.StatusCodes is nil: azcore's defaults without 429.
+// A throttled request is left to keyvault.Keyvault's retry, which follows
+// Retry-After even past azcore's MaxRetryDelay, gives up as soon as the
+// context's deadline cannot be met, and can serve a cached value meanwhile.
+// Set Retry.StatusCodes (including 429) to have azcore retry throttling too.
+func DefaultRetryStatusCodes() []int {
+	return []int{
+		http.StatusRequestTimeout,      // 408
+		http.StatusInternalServerError, // 500
+		http.StatusBadGateway,          // 502
+		http.StatusServiceUnavailable,  // 503
+		http.StatusGatewayTimeout,      // 504
+	}
+}
+
 // ErrNoVaultURL is returned by NewFromEnv when AMLSECRETS_KEYVAULT_URL is not
 // set.
 var ErrNoVaultURL = errors.New("azurevault: " + EnvKeyvaultURL + " is not set")
@@ -80,9 +96,11 @@ var ErrNoVaultURL = errors.New("azurevault: " + EnvKeyvaultURL + " is not set")
 // Options configure a Store. A nil *Options means defaults.
 type Options struct {
 	// ClientOptions configure the azcore pipeline: Cloud, Retry,
-	// Transport, Logging, Telemetry. Logging.IncludeBody is always forced
-	// off, since bodies carry secret values, and Authorization and other
-	// credential headers are never let through azcore's log redaction.
+	// Transport, Logging, Telemetry. A nil Retry.StatusCodes means
+	// DefaultRetryStatusCodes (no 429: keyvault.Keyvault retries those).
+	// Logging.IncludeBody is always forced off, since bodies carry secret
+	// values, and Authorization and other credential headers are never let
+	// through azcore's log redaction.
 	ClientOptions azcore.ClientOptions
 	// CAFile is a PEM file of CA certificates to trust beside the system
 	// roots. It is used only for a loopback vault host and only when
@@ -121,6 +139,9 @@ func New(vaultURL string, cred azcore.TokenCredential, opts *Options) (*Store, e
 	}
 	loopback := IsLoopback(u.Hostname())
 	co := safeopts.Client(opts.ClientOptions)
+	if co.Retry.StatusCodes == nil {
+		co.Retry.StatusCodes = DefaultRetryStatusCodes()
+	}
 	if loopback && co.Transport == nil && opts.CAFile != "" {
 		t, err := transportWithCA(opts.CAFile)
 		if err != nil {
@@ -200,6 +221,9 @@ func transportWithCA(file string) (*http.Client, error) {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	// Keep a batch's connections: keyvault.DefaultConcurrency requests may
+	// be in flight at once, and each new connection is a TLS handshake.
+	t.MaxIdleConnsPerHost = keyvault.DefaultConcurrency
 	return &http.Client{Transport: t}, nil
 }
 

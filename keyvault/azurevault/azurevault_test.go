@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/stretchr/testify/assert"
@@ -125,4 +126,35 @@ func TestContextErrorsPassThrough(t *testing.T) {
 	cancel()
 	_, err := kv.GetSecret(ctx, "any")
 	assert.Same(t, context.Canceled, err)
+}
+
+func TestThrottlingIsLeftToKeyvault(t *testing.T) {
+	s, srv := newEmulated(t)
+	_, err := s.SetSecret(t.Context(), "hot", "v", nil)
+	require.NoError(t, err)
+
+	// The Store itself does not retry a 429: it reports it at once.
+	srv.ResetStats()
+	srv.FailNext(1, 429)
+	_, err = s.GetSecret(t.Context(), "hot", "")
+	require.ErrorIs(t, err, keyvault.ErrThrottled)
+	assert.Equal(t, 1, srv.Stats().Count(keyvaulttest.RouteGetSecret, 429), "azcore must not retry 429 by default")
+
+	// keyvault.Keyvault does, and succeeds.
+	srv.FailNext(1, 429)
+	kv := keyvault.New(s, &keyvault.Options{Retry: &keyvault.RetryOptions{BaseDelay: time.Millisecond}})
+	v, err := kv.GetSecret(t.Context(), "hot")
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+
+	// A 503 is still azcore's to retry.
+	srv.ResetStats()
+	srv.FailNext(1, 503)
+	co := srv.ClientOptions()
+	co.Retry.RetryDelay = time.Millisecond
+	s2, err := azurevault.New(srv.VaultURL(), srv.Credential(), &azurevault.Options{ClientOptions: co})
+	require.NoError(t, err)
+	_, err = s2.GetSecret(t.Context(), "hot", "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, srv.Stats().Count(keyvaulttest.RouteGetSecret, 503))
 }

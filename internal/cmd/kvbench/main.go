@@ -207,9 +207,9 @@ func run(runs, nodes, herdRuns int) (bool, error) {
 			h.maxTokens = max(h.maxTokens, o.maxTokens)
 		}
 		maxTokens = max(maxTokens, h.maxTokens)
-		label := "azcore default retries"
+		label := "azcore also retries 429"
 		if !azcoreRetries429 {
-			label = "azcore without 429, Keyvault retries only"
+			label = "azurevault default: Keyvault retries 429"
 		}
 		floor := time.Duration(math.Ceil(float64(h.served)/throttleLimit)-1) * throttleWindow
 		ratio := float64(h.elapsed) / float64(floor)
@@ -281,8 +281,8 @@ func herd(ctx context.Context, nodes int, azcoreRetries429 bool) (herdResult, er
 	ns := make([]node, nodes)
 	for i := range ns {
 		co := nodeClientOptions(srv)
-		if !azcoreRetries429 {
-			co.Retry.StatusCodes = []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+		if azcoreRetries429 {
+			co.Retry.StatusCodes = append(azurevault.DefaultRetryStatusCodes(), http.StatusTooManyRequests)
 		}
 		cred := &countingCredential{inner: srv.Credential()}
 		st, err := azurevault.New(srv.VaultURL(), cred, &azurevault.Options{ClientOptions: co})
