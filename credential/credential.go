@@ -311,6 +311,7 @@ type Error struct {
 	NotConfigured []string
 }
 
+// Error lists each credential tried and why it failed, never a token.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "credential: no credential could get a token for %s; tried, in order:", strings.Join(e.Scopes, " "))

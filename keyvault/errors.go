@@ -48,6 +48,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns "op name: cause".
 func (e *Error) Error() string {
 	if e.Name == "" {
 		return e.Op + ": " + e.Err.Error()
@@ -77,6 +78,8 @@ type ServiceError struct {
 	RetryAfter time.Duration
 }
 
+// Error names the kind and the service's code, e.g. "not found (404
+// SecretNotFound)"; for a transport error, the transport's message.
 func (e *ServiceError) Error() string {
 	var b strings.Builder
 	if len(e.Kinds) > 0 {
@@ -165,6 +168,7 @@ func (e *BatchError) Names() []string {
 	return names
 }
 
+// Error returns "op: N of M failed: " and each failed name with its cause.
 func (e *BatchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d of %d failed: ", e.Op, len(e.Failed), e.Total)

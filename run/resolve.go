@@ -37,6 +37,7 @@ type ResolveError struct {
 	Err error
 }
 
+// Error names the variable and the cause, never the value.
 func (e *ResolveError) Error() string {
 	if e.Ref == "" {
 		return "resolve " + e.Variable + ": " + e.Err.Error()
@@ -44,6 +45,7 @@ func (e *ResolveError) Error() string {
 	return "resolve " + e.Variable + " (" + e.Ref + "): " + e.Err.Error()
 }
 
+// Unwrap returns the cause.
 func (e *ResolveError) Unwrap() error { return e.Err }
 
 // ResolveOptions configure the package-level ResolveEnv.

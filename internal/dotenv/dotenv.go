@@ -54,6 +54,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error gives the line and the problem, never the line's text.
 func (e *Error) Error() string { return fmt.Sprintf("dotenv: line %d: %s", e.Line, e.Msg) }
 
 // Parse reads a .env file and returns its variables. When a key appears
