@@ -16,6 +16,8 @@ import (
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 	"github.com/stretchr/testify/require"
 
+	"go.uber.org/goleak"
+
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/azurevault"
 	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
@@ -227,3 +229,6 @@ func TestNoLeakAzurevaultOverEmulator(t *testing.T) {
 	assertNoCanary(t, c)
 	require.Contains(t, c.String(), "azlog", "azcore's logger was listened to")
 }
+
+// TestMain fails the package if any test leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

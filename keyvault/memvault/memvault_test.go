@@ -3,6 +3,8 @@ package memvault_test
 import (
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
 	"github.com/go-azureml/secrets/keyvault/memvault"
@@ -20,3 +22,6 @@ func TestConformanceHardDelete(t *testing.T) {
 
 // hardStore hides memvault's optional abilities, as a minimal Store would.
 type hardStore struct{ keyvault.Store }
+
+// TestMain fails the package if any test leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
