@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -122,7 +123,11 @@ func TestSubmittedRunEndToEnd(t *testing.T) {
 
 	t.Setenv(credential.EnvMSIEndpoint, msi.Endpoint())
 	t.Setenv(credential.EnvMSISecret, "compute-secret")
-	t.Setenv(credential.EnvDefaultIdentityClientID, "job-identity")
+	// A client id of its own: azidentity's MSAL keeps a process-wide token
+	// cache per identity, which would serve a second run of this test
+	// (-count=2) without asking the MSI endpoint.
+	clientID := fmt.Sprintf("job-identity-%d", time.Now().UnixNano())
+	t.Setenv(credential.EnvDefaultIdentityClientID, clientID)
 	t.Setenv(run.EnvRunID, "train_1700000000_abc")
 	t.Setenv(run.EnvExperiment, "fraud-model")
 	t.Setenv(run.EnvSubscription, sub)
@@ -213,7 +218,7 @@ func TestSubmittedRunEndToEnd(t *testing.T) {
 	// One token per scope for everything: ARM, two vaults, 20+ secrets.
 	assert.Equal(t, 1, msi.Requests("https://vault.azure.net"))
 	assert.Equal(t, 1, msi.Requests("https://management.azure.com"))
-	assert.Equal(t, []string{"job-identity", "job-identity"}, msi.ClientIDs())
+	assert.Equal(t, []string{clientID, clientID}, msi.ClientIDs())
 }
 
 // TestSubmittedRunMissingVariables: AZUREML_RUN_ID without the workspace
