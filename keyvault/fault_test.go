@@ -174,14 +174,15 @@ func TestFaultUnavailable(t *testing.T) {
 	})
 	t.Run("stale value served while unavailable", func(t *testing.T) {
 		var stale []string
-		e := newFaultEnv(t, map[string]string{"a": "1"}, false, &keyvault.Options{Cache: &keyvault.CacheOptions{
+		clk := newFakeClock() // expiry on an injected clock: no race with a timer
+		e := newFaultEnv(t, map[string]string{"a": "1"}, false, &keyvault.Options{Clock: clk, Cache: &keyvault.CacheOptions{
 			TTL:     time.Millisecond,
 			Jitter:  -1,
 			OnStale: func(name string, err error) { stale = append(stale, name) },
 		}})
 		_, err := e.kv.GetSecret(t.Context(), "a")
 		require.NoError(t, err)
-		time.Sleep(5 * time.Millisecond) // past the 1 ms TTL (the timer-driven expiry needs the real clock)
+		clk.Advance(time.Second) // past the 1 ms TTL
 		e.srv.FailNext(1, http.StatusServiceUnavailable)
 		v, err := e.kv.GetSecret(ctxTimeout(t, 10*time.Second), "a")
 		require.NoError(t, err)
@@ -271,7 +272,8 @@ func TestFaultStaleWhileThrottled(t *testing.T) {
 	// cached value at once; with them on, azcore would first sleep out the
 	// Retry-After (here a minute, within its MaxRetryDelay).
 	var stale []error
-	e := newFaultEnv(t, map[string]string{"a": "1"}, false, &keyvault.Options{Cache: &keyvault.CacheOptions{
+	clk := newFakeClock() // expiry on an injected clock: no race with a timer
+	e := newFaultEnv(t, map[string]string{"a": "1"}, false, &keyvault.Options{Clock: clk, Cache: &keyvault.CacheOptions{
 		TTL:     time.Millisecond,
 		Jitter:  -1,
 		OnStale: func(_ string, err error) { stale = append(stale, err) },
@@ -281,7 +283,7 @@ func TestFaultStaleWhileThrottled(t *testing.T) {
 	e.srv.SetThrottle(1, time.Minute)
 	_, err = e.kv.Refresh(t.Context(), "a") // takes the one request of the window
 	require.NoError(t, err)
-	time.Sleep(5 * time.Millisecond) // past the 1 ms TTL
+	clk.Advance(time.Second) // past the 1 ms TTL
 	start := time.Now()
 	v, err := e.kv.GetSecret(ctxTimeout(t, 10*time.Second), "a")
 	require.NoError(t, err)
