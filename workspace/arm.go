@@ -356,20 +356,11 @@ func (w *Workspace) fetchVaultURL(ctx context.Context) (string, error) {
 // parseVaultID returns NAME from
 // /subscriptions/S/resourceGroups/RG/providers/Microsoft.KeyVault/vaults/NAME.
 func parseVaultID(id string) (string, error) {
-	parts := strings.Split(strings.Trim(id, "/"), "/")
-	want := []string{"subscriptions", "", "resourcegroups", "", "providers", "microsoft.keyvault", "vaults", ""}
-	ok := len(parts) == len(want)
-	for i := 0; ok && i < len(want); i++ {
-		if want[i] == "" {
-			ok = parts[i] != ""
-		} else {
-			ok = strings.EqualFold(parts[i], want[i])
-		}
-	}
-	if !ok || !vaultNameRE.MatchString(parts[len(parts)-1]) {
+	parts, ok := splitResourceID(id, "Microsoft.KeyVault", "vaults")
+	if !ok || !vaultNameRE.MatchString(parts[2]) {
 		return "", fmt.Errorf("%q is not a Key Vault id like /subscriptions/S/resourceGroups/RG/providers/Microsoft.KeyVault/vaults/NAME", id)
 	}
-	return strings.ToLower(parts[len(parts)-1]), nil
+	return strings.ToLower(parts[2]), nil
 }
 
 // Connection is a workspace connection with its secrets, as ARM's

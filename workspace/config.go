@@ -210,8 +210,19 @@ func position(data []byte, off int64) (line, col int) {
 // /subscriptions/S/resourceGroups/RG/providers/Microsoft.MachineLearningServices/workspaces/W
 // (segment names matched case-insensitively, as ARM does).
 func ParseARMID(id string) (subscriptionID, resourceGroup, name string, err error) {
+	parts, ok := splitResourceID(id, "Microsoft.MachineLearningServices", "workspaces")
+	if !ok {
+		return "", "", "", fmt.Errorf("%q is not a workspace id like /subscriptions/S/resourceGroups/RG/providers/Microsoft.MachineLearningServices/workspaces/W", id)
+	}
+	return parts[0], parts[1], parts[2], nil
+}
+
+// splitResourceID matches
+// /subscriptions/S/resourceGroups/RG/providers/PROVIDER/TYPE/NAME, segment
+// names case-insensitively as ARM does, and returns S, RG and NAME.
+func splitResourceID(id, provider, typ string) ([3]string, bool) {
 	parts := strings.Split(strings.Trim(strings.TrimSpace(id), "/"), "/")
-	want := []string{"subscriptions", "", "resourcegroups", "", "providers", "microsoft.machinelearningservices", "workspaces", ""}
+	want := []string{"subscriptions", "", "resourcegroups", "", "providers", provider, typ, ""}
 	ok := len(parts) == len(want)
 	for i := 0; ok && i < len(want); i++ {
 		if want[i] == "" {
@@ -221,9 +232,9 @@ func ParseARMID(id string) (subscriptionID, resourceGroup, name string, err erro
 		}
 	}
 	if !ok {
-		return "", "", "", fmt.Errorf("%q is not a workspace id like /subscriptions/S/resourceGroups/RG/providers/Microsoft.MachineLearningServices/workspaces/W", id)
+		return [3]string{}, false
 	}
-	return parts[1], parts[3], parts[7], nil
+	return [3]string{parts[1], parts[3], parts[7]}, true
 }
 
 // WriteConfig writes the workspace to dir ("" = the current directory) as

@@ -45,6 +45,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
@@ -305,19 +306,46 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 
 // ListSecrets yields the properties of every secret, page by page.
 func (s *Store) ListSecrets(ctx context.Context) iter.Seq2[keyvault.Properties, error] {
-	return func(yield func(keyvault.Properties, error) bool) {
-		pager := s.client.NewListSecretPropertiesPager(nil)
+	return pages(ctx, func() *runtime.Pager[azsecrets.ListSecretPropertiesResponse] {
+		return s.client.NewListSecretPropertiesPager(nil)
+	}, func(r azsecrets.ListSecretPropertiesResponse) []*azsecrets.SecretProperties { return r.Value },
+		func(it *azsecrets.SecretProperties) keyvault.Properties {
+			return props(it.ID, it.Attributes, it.ContentType, it.Tags, "")
+		})
+}
+
+// ListSecretVersions yields the properties of every version of a secret.
+func (s *Store) ListSecretVersions(ctx context.Context, name string) iter.Seq2[keyvault.Properties, error] {
+	if err := validate(ctx, name); err != nil {
+		return func(yield func(keyvault.Properties, error) bool) { yield(keyvault.Properties{}, err) }
+	}
+	return pages(ctx, func() *runtime.Pager[azsecrets.ListSecretPropertiesVersionsResponse] {
+		return s.client.NewListSecretPropertiesVersionsPager(name, nil)
+	}, func(r azsecrets.ListSecretPropertiesVersionsResponse) []*azsecrets.SecretProperties { return r.Value },
+		func(it *azsecrets.SecretProperties) keyvault.Properties {
+			return props(it.ID, it.Attributes, it.ContentType, it.Tags, name)
+		})
+}
+
+// pages yields conv(item) for the items of every page of a new pager,
+// skipping items without an id (they cannot be named), and ends at the first
+// error. Each iteration starts a new pager, so the sequence can be ranged
+// over more than once.
+func pages[R, T, V any](ctx context.Context, newPager func() *runtime.Pager[R], items func(R) []*T, conv func(*T) V) iter.Seq2[V, error] {
+	return func(yield func(V, error) bool) {
+		pager := newPager()
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
-				yield(keyvault.Properties{}, errmap.FromAzure(err))
+				var zero V
+				yield(zero, errmap.FromAzure(err))
 				return
 			}
-			for _, it := range page.Value {
-				if it == nil || it.ID == nil {
-					continue // an item without an id cannot be named
+			for _, it := range items(page) {
+				if it == nil || !hasID(it) {
+					continue
 				}
-				if !yield(props(it.ID, it.Attributes, it.ContentType, it.Tags, ""), nil) {
+				if !yield(conv(it), nil) {
 					return
 				}
 			}
@@ -325,30 +353,15 @@ func (s *Store) ListSecrets(ctx context.Context) iter.Seq2[keyvault.Properties, 
 	}
 }
 
-// ListSecretVersions yields the properties of every version of a secret.
-func (s *Store) ListSecretVersions(ctx context.Context, name string) iter.Seq2[keyvault.Properties, error] {
-	return func(yield func(keyvault.Properties, error) bool) {
-		if err := validate(ctx, name); err != nil {
-			yield(keyvault.Properties{}, err)
-			return
-		}
-		pager := s.client.NewListSecretPropertiesVersionsPager(name, nil)
-		for pager.More() {
-			page, err := pager.NextPage(ctx)
-			if err != nil {
-				yield(keyvault.Properties{}, errmap.FromAzure(err))
-				return
-			}
-			for _, it := range page.Value {
-				if it == nil || it.ID == nil {
-					continue
-				}
-				if !yield(props(it.ID, it.Attributes, it.ContentType, it.Tags, name), nil) {
-					return
-				}
-			}
-		}
+// hasID reports whether a list item carries an id.
+func hasID(item any) bool {
+	switch it := item.(type) {
+	case *azsecrets.SecretProperties:
+		return it.ID != nil
+	case *azsecrets.DeletedSecretProperties:
+		return it.ID != nil
 	}
+	return false
 }
 
 // UpdateSecretProperties changes a version's metadata ("" = latest).
@@ -383,30 +396,19 @@ func (s *Store) UpdateSecretProperties(ctx context.Context, name, version string
 
 // ListDeletedSecrets yields the deleted secrets that can be recovered.
 func (s *Store) ListDeletedSecrets(ctx context.Context) iter.Seq2[keyvault.DeletedSecret, error] {
-	return func(yield func(keyvault.DeletedSecret, error) bool) {
-		pager := s.client.NewListDeletedSecretPropertiesPager(nil)
-		for pager.More() {
-			page, err := pager.NextPage(ctx)
-			if err != nil {
-				yield(keyvault.DeletedSecret{}, errmap.FromAzure(err))
-				return
+	return pages(ctx, func() *runtime.Pager[azsecrets.ListDeletedSecretPropertiesResponse] {
+		return s.client.NewListDeletedSecretPropertiesPager(nil)
+	}, func(r azsecrets.ListDeletedSecretPropertiesResponse) []*azsecrets.DeletedSecretProperties {
+		return r.Value
+	},
+		func(it *azsecrets.DeletedSecretProperties) keyvault.DeletedSecret {
+			return keyvault.DeletedSecret{
+				Properties:         props(it.ID, it.Attributes, it.ContentType, it.Tags, ""),
+				RecoveryID:         deref(it.RecoveryID),
+				DeletedDate:        timeOf(it.DeletedDate),
+				ScheduledPurgeDate: timeOf(it.ScheduledPurgeDate),
 			}
-			for _, it := range page.Value {
-				if it == nil || it.ID == nil {
-					continue
-				}
-				d := keyvault.DeletedSecret{
-					Properties: props(it.ID, it.Attributes, it.ContentType, it.Tags, ""),
-					RecoveryID: deref(it.RecoveryID),
-				}
-				d.DeletedDate = timeOf(it.DeletedDate)
-				d.ScheduledPurgeDate = timeOf(it.ScheduledPurgeDate)
-				if !yield(d, nil) {
-					return
-				}
-			}
-		}
-	}
+		})
 }
 
 // RecoverDeletedSecret recovers a deleted secret.
