@@ -211,7 +211,7 @@ func wrap(ctx context.Context, op, name string, err error) error {
 	if ce := ctx.Err(); ce != nil && errors.Is(err, ce) {
 		return ce
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if isContextError(err) {
 		if _, ok := err.(*ServiceError); !ok {
 			return err
 		}

@@ -239,18 +239,28 @@ func (st *store) set(name string, p *setParams, now time.Time, host string) (bun
 	return s.bundle(v, host, bundleOpts{withValue: true, withVersion: true}), nil
 }
 
-func (st *store) get(name, ver, host string) (bundleJSON, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+// versionLocked finds a live secret's version ("" = the latest); st.mu must
+// be held.
+func (st *store) versionLocked(name, ver string) (*secret, *version, error) {
 	s, ok := st.active[strings.ToLower(name)]
 	if !ok {
-		return bundleJSON{}, notFound(name)
+		return nil, nil, notFound(name)
 	}
 	v := s.latest()
 	if ver != "" {
 		if v = s.find(ver); v == nil {
-			return bundleJSON{}, versionNotFound(name, ver)
+			return nil, nil, versionNotFound(name, ver)
 		}
+	}
+	return s, v, nil
+}
+
+func (st *store) get(name, ver, host string) (bundleJSON, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, v, err := st.versionLocked(name, ver)
+	if err != nil {
+		return bundleJSON{}, err
 	}
 	if !v.Enabled {
 		return bundleJSON{}, &apiError{403, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret."}
@@ -261,15 +271,9 @@ func (st *store) get(name, ver, host string) (bundleJSON, error) {
 func (st *store) update(name, ver string, p *updateParams, now time.Time, host string) (bundleJSON, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	s, ok := st.active[strings.ToLower(name)]
-	if !ok {
-		return bundleJSON{}, notFound(name)
-	}
-	v := s.latest()
-	if ver != "" {
-		if v = s.find(ver); v == nil {
-			return bundleJSON{}, versionNotFound(name, ver)
-		}
+	s, v, err := st.versionLocked(name, ver)
+	if err != nil {
+		return bundleJSON{}, err
 	}
 	if p.ContentType != nil {
 		v.ContentType = *p.ContentType
