@@ -237,7 +237,7 @@ func (r *Run) vaultFor(ctx context.Context, vaultURL string) (*keyvault.Keyvault
 			err = fmt.Errorf("Options.OpenVault returned no vault for %s", vaultURL)
 		}
 	} else {
-		kv, err = r.openVaultURL(vaultURL, false)
+		kv, err = r.openVaultURL(vaultURL)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open vault %s: %w", vaultURL, err)

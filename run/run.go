@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -251,7 +250,7 @@ func GetContext(ctx context.Context, opts *Options) (*Run, error) {
 	}
 
 	if u := strings.TrimSpace(o.getenv(EnvKeyvaultURL)); u != "" {
-		kv, err := r.openVaultURL(u, true)
+		kv, err := r.openVaultURL(u)
 		if err != nil {
 			return nil, fmt.Errorf("run: offline, vault from %s: %w", EnvKeyvaultURL, err)
 		}
@@ -436,19 +435,17 @@ func (r *Run) credential() (azcore.TokenCredential, error) {
 
 // openVaultURL builds a Keyvault over azurevault for vaultURL: a loopback
 // vault without Options.Credential gets azurevault's local credential, any
-// other the run's credential. fromEnv trusts AMLSECRETS_CA_FILE.
-func (r *Run) openVaultURL(vaultURL string, fromEnv bool) (*keyvault.Keyvault, error) {
+// other the run's credential. AMLSECRETS_CA_FILE is passed on; azurevault
+// trusts it for a loopback vault only.
+func (r *Run) openVaultURL(vaultURL string) (*keyvault.Keyvault, error) {
 	var cred azcore.TokenCredential
-	u, err := url.Parse(vaultURL)
-	if err == nil && azurevault.IsLoopback(u.Hostname()) && r.opts.Credential == nil {
-		cred = nil
-	} else if cred, err = r.credential(); err != nil {
-		return nil, err
+	if !azurevault.IsLoopbackURL(vaultURL) || r.opts.Credential != nil {
+		var err error
+		if cred, err = r.credential(); err != nil {
+			return nil, err
+		}
 	}
-	vo := &azurevault.Options{ClientOptions: r.opts.ClientOptions, Getenv: r.opts.Getenv}
-	if fromEnv || (u != nil && azurevault.IsLoopback(u.Hostname())) {
-		vo.CAFile = strings.TrimSpace(r.opts.getenv(EnvCAFile))
-	}
+	vo := &azurevault.Options{ClientOptions: r.opts.ClientOptions, Getenv: r.opts.Getenv, CAFile: strings.TrimSpace(r.opts.getenv(EnvCAFile))}
 	store, err := azurevault.New(vaultURL, cred, vo)
 	if err != nil {
 		return nil, err

@@ -161,7 +161,7 @@ func (w *Workspace) newStore(ctx context.Context) (*azurevault.Store, error) {
 // vaultCredential is the workspace credential, except for a loopback vault
 // without Options.Credential, which gets azurevault's local credential.
 func (w *Workspace) vaultCredential(vaultURL string) (azcore.TokenCredential, error) {
-	if u, err := url.Parse(vaultURL); err == nil && azurevault.IsLoopback(u.Hostname()) && w.opts.Credential == nil {
+	if azurevault.IsLoopbackURL(vaultURL) && w.opts.Credential == nil {
 		return nil, nil
 	}
 	return w.Credential()

@@ -57,9 +57,10 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// cliRetry bounds the SDK's own retries (transport errors, 5xx, 429), so that
-// an unreachable vault fails in seconds; the keyvault layer retries throttled
-// requests on top, within cliKeyvaultRetry.
+// cliRetry bounds the SDK's own retries (transport errors, 408 and 5xx; 429
+// is left to the keyvault layer, see azurevault.DefaultRetryStatusCodes), so
+// that an unreachable vault fails in seconds; the keyvault layer retries
+// throttled requests within cliKeyvaultOptions' bounds.
 var cliRetry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 400 * time.Millisecond, MaxRetryDelay: 10 * time.Second, TryTimeout: 20 * time.Second}
 
 func cliKeyvaultOptions() *keyvault.Options {
@@ -120,14 +121,14 @@ func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (
 }
 
 func openURL(vaultURL, caFile string, co azcore.ClientOptions, getenv func(string) string) (*keyvault.Keyvault, error) {
-	u, err := url.Parse(vaultURL)
-	if err != nil || u.Host == "" {
+	if u, err := url.Parse(vaultURL); err != nil || u.Host == "" {
 		return nil, fmt.Errorf("%q is not a vault URL like https://NAME.vault.azure.net/", vaultURL)
 	}
 	var cred azcore.TokenCredential
-	if !azurevault.IsLoopback(u.Hostname()) {
+	if !azurevault.IsLoopbackURL(vaultURL) {
 		// A loopback vault (amlsecrets serve) gets azurevault's local
 		// credential; any other needs a real one.
+		var err error
 		cred, err = credential.New(&credential.Options{Getenv: getenv})
 		if err != nil {
 			return nil, err

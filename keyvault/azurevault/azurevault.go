@@ -198,6 +198,14 @@ func (s *Store) String() string { return "Azure Key Vault " + s.vaultURL }
 // not cover (backup and restore, for example).
 func (s *Store) Client() *azsecrets.Client { return s.client }
 
+// IsLoopbackURL reports whether vaultURL names a loopback host (see
+// IsLoopback), as the URL `amlsecrets serve` prints does. An unparsable URL is
+// not loopback.
+func IsLoopbackURL(vaultURL string) bool {
+	u, err := url.Parse(vaultURL)
+	return err == nil && IsLoopback(u.Hostname())
+}
+
 // IsLoopback reports whether host (without port) is a loopback address or
 // "localhost".
 func IsLoopback(host string) bool {
