@@ -2,7 +2,6 @@ package credential
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +10,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/go-azureml/secrets/internal/flight"
 )
 
 // RefreshMargin is how long before its expiry a cached token is replaced.
@@ -62,33 +63,13 @@ func (c *cache) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (
 	} else {
 		key += "|claims:" + opts.Claims
 	}
-	for {
-		ch := c.group.DoChan(key, func() (any, error) {
-			tok, err := c.fetch(ctx, opts)
-			if err == nil {
-				c.mu.Lock()
-				c.tokens[cacheKey(opts)] = tok
-				c.mu.Unlock()
-			}
-			return tok, err
-		})
-		select {
-		case <-ctx.Done():
-			return azcore.AccessToken{}, ctx.Err()
-		case r := <-ch:
-			if r.Err != nil {
-				// The flight ran on another caller's context; if that one
-				// was cancelled while ours lives on, try again.
-				if ctx.Err() == nil && isContextErr(r.Err) {
-					continue
-				}
-				return azcore.AccessToken{}, r.Err
-			}
-			return r.Val.(azcore.AccessToken), nil
+	return flight.Do(ctx, &c.group, key, func() (azcore.AccessToken, error) {
+		tok, err := c.fetch(ctx, opts)
+		if err == nil {
+			c.mu.Lock()
+			c.tokens[cacheKey(opts)] = tok
+			c.mu.Unlock()
 		}
-	}
-}
-
-func isContextErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		return tok, err
+	})
 }

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/go-azureml/secrets/internal/flight"
 )
 
 // DefaultConcurrency is how many requests a batch call (GetSecrets,
@@ -299,21 +301,7 @@ func (kv *Keyvault) getLatest(ctx context.Context, name string) (Secret, error) 
 // caller that joined a request whose starter gave up (its context ended)
 // starts another rather than fail with someone else's context error.
 func (kv *Keyvault) fetchShared(ctx context.Context, key, name string, mode retryMode) (Secret, error) {
-	for {
-		ch := kv.sf.DoChan(key, func() (any, error) { return kv.fetch(ctx, key, name, mode) })
-		select {
-		case r := <-ch:
-			if r.Err != nil {
-				if ctx.Err() == nil && isContextError(r.Err) {
-					continue
-				}
-				return Secret{}, r.Err
-			}
-			return r.Val.(Secret), nil
-		case <-ctx.Done():
-			return Secret{}, ctx.Err()
-		}
-	}
+	return flight.Do(ctx, &kv.sf, key, func() (Secret, error) { return kv.fetch(ctx, key, name, mode) })
 }
 
 func (kv *Keyvault) fetch(ctx context.Context, key, name string, mode retryMode) (Secret, error) {
@@ -336,9 +324,7 @@ func (kv *Keyvault) fetch(ctx context.Context, key, name string, mode retryMode)
 	return s, nil
 }
 
-func isContextError(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
+func isContextError(err error) bool { return flight.IsContextError(err) }
 
 // GetSecrets returns the values of the named secrets, fetched concurrently
 // with the Keyvault's bound; a name given twice (in any case) is fetched
