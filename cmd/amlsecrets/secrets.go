@@ -122,12 +122,11 @@ func runGet(cmd *cobra.Command, f *getFlags, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	kv, _, err := openVault(ctx, &f.vaultFlags, os.Getenv)
+	ctx, cancel, kv, err := f.vaultFlags.open(cmd)
 	if err != nil {
-		return withCause(ctx, err)
+		return err
 	}
+	defer cancel()
 	out := cmd.OutOrStdout()
 	if !f.json && f.version == "" {
 		v, err := kv.GetSecret(ctx, name)
@@ -177,12 +176,11 @@ enabled, times). It never prints values.`,
 }
 
 func runList(cmd *cobra.Command, f *listFlags) error {
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	kv, _, err := openVault(ctx, &f.vaultFlags, os.Getenv)
+	ctx, cancel, kv, err := f.vaultFlags.open(cmd)
 	if err != nil {
-		return withCause(ctx, err)
+		return err
 	}
+	defer cancel()
 	props, err := kv.ListSecrets(ctx)
 	if err != nil {
 		return withCause(ctx, err)
@@ -235,12 +233,11 @@ func runDelete(cmd *cobra.Command, f *vaultFlags, names []string) error {
 			return err
 		}
 	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	kv, _, err := openVault(ctx, f, os.Getenv)
+	ctx, cancel, kv, err := f.open(cmd)
 	if err != nil {
-		return withCause(ctx, err)
+		return err
 	}
+	defer cancel()
 	err = withCause(ctx, kv.DeleteSecrets(ctx, names))
 	stderr := cmd.ErrOrStderr()
 	var be *keyvault.BatchError

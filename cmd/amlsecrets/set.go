@@ -168,12 +168,11 @@ func runSet(cmd *cobra.Command, f *setFlags, args []string) error {
 		}
 		value = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	kv, _, err := openVault(ctx, &f.vaultFlags, os.Getenv)
+	ctx, cancel, kv, err := f.vaultFlags.open(cmd)
 	if err != nil {
-		return withCause(ctx, err)
+		return err
 	}
+	defer cancel()
 	if _, err := kv.SetSecret(ctx, name, value, opts); err != nil {
 		return withCause(ctx, err)
 	}
@@ -248,12 +247,11 @@ func runSetBatch(cmd *cobra.Command, f *setFlags, opts *keyvault.SetSecretOption
 	if err != nil {
 		return err
 	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	kv, _, err := openVault(ctx, &f.vaultFlags, os.Getenv)
+	ctx, cancel, kv, err := f.vaultFlags.open(cmd)
 	if err != nil {
-		return withCause(ctx, err)
+		return err
 	}
+	defer cancel()
 	stderr := cmd.ErrOrStderr()
 	prog := &progress{w: stderr, on: isTerminal(stderr), total: len(items), verb: "set"}
 	be := &keyvault.BatchError{Op: "set secrets", Failed: map[string]error{}, Total: len(items)}

@@ -48,6 +48,19 @@ func (f *vaultFlags) context(cmd *cobra.Command) (context.Context, context.Cance
 	return context.WithTimeoutCause(ctx, f.timeout, &timeoutError{f.timeout})
 }
 
+// open returns the command's context (see context) and the vault picked by
+// openVault. On error the context is already cancelled.
+func (f *vaultFlags) open(cmd *cobra.Command) (context.Context, context.CancelFunc, *keyvault.Keyvault, error) {
+	ctx, cancel := f.context(cmd)
+	kv, err := openVault(ctx, f, os.Getenv)
+	if err != nil {
+		err = withCause(ctx, err)
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, cancel, kv, nil
+}
+
 // timeoutError is the context cause when --timeout runs out.
 type timeoutError struct{ d time.Duration }
 
@@ -79,9 +92,7 @@ func cliKeyvaultOptions() *keyvault.Options {
 //  3. AMLSECRETS_KEYVAULT_URL (with AMLSECRETS_CA_FILE);
 //  4. a workspace config.json found by azureml's search from the current
 //     directory.
-//
-// It returns the Keyvault and a description of where it came from.
-func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (*keyvault.Keyvault, string, error) {
+func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (*keyvault.Keyvault, error) {
 	co := azcore.ClientOptions{Retry: cliRetry}
 	caFile := strings.TrimSpace(getenv(azurevault.EnvCAFile))
 	envURL := strings.TrimSpace(getenv(azurevault.EnvKeyvaultURL))
@@ -90,9 +101,9 @@ func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (
 	case f.vault != "":
 		kv, err := openURL(f.vault, caFile, co, getenv)
 		if err != nil {
-			return nil, "", fmt.Errorf("--vault: %w", err)
+			return nil, fmt.Errorf("--vault: %w", err)
 		}
-		return kv, f.vault + " (--vault)", nil
+		return kv, nil
 	case f.config != "":
 		// An explicit --config beats AMLSECRETS_KEYVAULT_URL, which the
 		// workspace package would otherwise prefer.
@@ -102,22 +113,22 @@ func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (
 			}
 			return getenv(k)
 		}
-		return openWorkspace(ctx, f.config, "--config", co, noVaultEnv)
+		return openWorkspace(ctx, f.config, co, noVaultEnv)
 	case envURL != "":
 		kv, err := openURL(envURL, caFile, co, getenv)
 		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", azurevault.EnvKeyvaultURL, err)
+			return nil, fmt.Errorf("%s: %w", azurevault.EnvKeyvaultURL, err)
 		}
-		return kv, envURL + " (" + azurevault.EnvKeyvaultURL + ")", nil
+		return kv, nil
 	}
 	if _, err := workspace.FindConfig(""); err != nil {
 		if errors.Is(err, workspace.ErrConfigNotFound) {
 			dir, _ := os.Getwd()
-			return nil, "", fmt.Errorf("no vault to use: no --vault or --config flag, %s is not set, and no azureml config.json in %s or its parents; for a local vault run 'amlsecrets serve > amlsecrets.env' in another shell and load its output here ('set -a; . ./amlsecrets.env; set +a'), or pass --vault https://NAME.vault.azure.net/ or --config PATH", azurevault.EnvKeyvaultURL, dir)
+			return nil, fmt.Errorf("no vault to use: no --vault or --config flag, %s is not set, and no azureml config.json in %s or its parents; for a local vault run 'amlsecrets serve > amlsecrets.env' in another shell and load its output here ('set -a; . ./amlsecrets.env; set +a'), or pass --vault https://NAME.vault.azure.net/ or --config PATH", azurevault.EnvKeyvaultURL, dir)
 		}
-		return nil, "", err
+		return nil, err
 	}
-	return openWorkspace(ctx, "", "config.json search", co, getenv)
+	return openWorkspace(ctx, "", co, getenv)
 }
 
 func openURL(vaultURL, caFile string, co azcore.ClientOptions, getenv func(string) string) (*keyvault.Keyvault, error) {
@@ -141,18 +152,18 @@ func openURL(vaultURL, caFile string, co azcore.ClientOptions, getenv func(strin
 	return keyvault.New(store, cliKeyvaultOptions()), nil
 }
 
-func openWorkspace(ctx context.Context, path, how string, co azcore.ClientOptions, getenv func(string) string) (*keyvault.Keyvault, string, error) {
+func openWorkspace(ctx context.Context, path string, co azcore.ClientOptions, getenv func(string) string) (*keyvault.Keyvault, error) {
 	ws, err := workspace.FromConfig(path, &workspace.Options{
 		ClientOptions:   co,
 		Getenv:          getenv,
 		KeyvaultOptions: cliKeyvaultOptions(),
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	kv, err := ws.DefaultKeyvault(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("default vault of %s: %w", ws, err)
+		return nil, fmt.Errorf("default vault of %s: %w", ws, err)
 	}
-	return kv, fmt.Sprintf("the default vault of %s (%s)", ws, how), nil
+	return kv, nil
 }
