@@ -23,6 +23,8 @@ import (
 	"github.com/go-azureml/secrets/keyvault/azurevault"
 
 	"github.com/go-azureml/secrets/internal/safeopts"
+
+	"github.com/go-azureml/secrets/internal/flight"
 )
 
 // APIVersion is the Microsoft.MachineLearningServices api-version of the ARM
@@ -210,18 +212,7 @@ func (w *Workspace) KeyvaultURL(ctx context.Context) (string, error) {
 // ctx ends stops waiting. A flight that failed because its own caller's
 // context ended is run again for a caller still waiting.
 func (w *Workspace) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
-	for {
-		ch := w.flight.DoChan(key, func() (any, error) { return fn(ctx) })
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case r := <-ch:
-			if r.Err != nil && ctx.Err() == nil && (errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
-				continue
-			}
-			return r.Val, r.Err
-		}
-	}
+	return flight.Do(ctx, &w.flight, key, func() (any, error) { return fn(ctx) })
 }
 
 func (w *Workspace) armClient() (*arm.Client, error) {
