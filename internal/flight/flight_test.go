@@ -71,7 +71,9 @@ func TestDoHonoursItsContext(t *testing.T) {
 	var g singleflight.Group
 	release := make(chan struct{})
 	defer close(release)
-	go func() { _, _ = flight.Do(context.Background(), &g, "k", func() (int, error) { <-release; return 1, nil }) }()
+	go func() {
+		_, _ = flight.Do(context.Background(), &g, "k", func() (int, error) { <-release; return 1, nil })
+	}()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	time.Sleep(5 * time.Millisecond)
