@@ -9,16 +9,17 @@ import (
 )
 
 const rootLong = `amlsecrets sets, gets, lists and deletes the secrets of an Azure Machine Learning
-workspace's default Key Vault, runs a command with secret references in its
-environment resolved (exec), and runs a local Key Vault emulator (serve) that
-speaks the real REST protocol, for development and tests without Azure.
+workspace's default Key Vault (and recovers or purges deleted ones), runs a
+command with secret references in its environment resolved (exec), and runs a
+local Key Vault emulator (serve) that speaks the real REST protocol, for
+development and tests without Azure.
 
 Secret values never appear in logs or error messages; only 'get' prints one,
 on stdout. Values are never taken from the command line (it shows in ps and
 in shell history): 'set' reads them from an environment variable, a file,
 stdin or a .env file.
 
-Picking the vault (set, get, list, delete, exec), the same order as an
+Picking the vault (set, get, list, delete, recover, purge, exec), the same order as an
 offline run:
   1. --vault URL
   2. --config PATH: an azureml workspace config; its default vault (the
@@ -85,13 +86,22 @@ func hint(err error) string {
 	case errors.Is(err, keyvault.ErrDisabled):
 		return "enable the version, or set a new one"
 	case errors.Is(err, keyvault.ErrNotFound):
+		var ke *keyvault.Error
+		if errors.As(err, &ke) && (ke.Op == "recover secret" || ke.Op == "purge secret") {
+			return "no deleted secret has this name: 'amlsecrets list --deleted' lists them"
+		}
 		return "check the name with 'amlsecrets list'"
 	case errors.Is(err, keyvault.ErrPermission):
 		return "the identity needs a Key Vault data role on the vault ('Key Vault Secrets User' to read, 'Key Vault Secrets Officer' to write) or an access policy"
 	case errors.Is(err, keyvault.ErrThrottled):
 		return "the vault is throttling requests: try again in a few seconds, or set fewer secrets at once"
 	case errors.Is(err, keyvault.ErrConflict):
-		return "the name is deleted but not purged: recover or purge it first, or use another name"
+		var ke *keyvault.Error
+		errors.As(err, &ke)
+		if ke == nil {
+			return conflictHint("")
+		}
+		return conflictHint(ke.Name)
 	case errors.Is(err, keyvault.ErrInvalidValue):
 		return "Key Vault values are at most 25 KiB"
 	case errors.Is(err, keyvault.ErrUnavailable):

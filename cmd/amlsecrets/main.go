@@ -1,5 +1,5 @@
 // Command amlsecrets manages the secrets of an Azure Machine Learning
-// workspace's Key Vault (set, get, list, delete), runs commands with secret
+// workspace's Key Vault (set, get, list, delete, recover, purge), runs commands with secret
 // references resolved (exec) and runs a local Key Vault emulator (serve).
 //
 // Exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 permission
@@ -75,7 +75,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newSetCmd(), newGetCmd(), newListCmd(), newDeleteCmd(), newExecCmd())
+	root.AddCommand(newServeCmd(), newSetCmd(), newGetCmd(), newListCmd(), newDeleteCmd(), newRecoverCmd(), newPurgeCmd(), newExecCmd())
 	return root
 }
 

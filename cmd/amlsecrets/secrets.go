@@ -156,7 +156,8 @@ func runGet(cmd *cobra.Command, f *getFlags, name string) error {
 
 type listFlags struct {
 	vaultFlags
-	json bool
+	json    bool
+	deleted bool
 }
 
 func newListCmd() *cobra.Command {
@@ -172,6 +173,7 @@ enabled, times). It never prints values.`,
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&f.json, "json", false, "print metadata as a JSON array (never values)")
+	cmd.Flags().BoolVar(&f.deleted, "deleted", false, "list the deleted secrets instead, which 'amlsecrets recover' or 'amlsecrets purge' take")
 	return cmd
 }
 
@@ -181,6 +183,9 @@ func runList(cmd *cobra.Command, f *listFlags) error {
 		return err
 	}
 	defer cancel()
+	if f.deleted {
+		return listDeleted(ctx, cmd, kv, f.json)
+	}
 	props, err := kv.ListSecrets(ctx)
 	if err != nil {
 		return withCause(ctx, err)
@@ -207,14 +212,18 @@ func runList(cmd *cobra.Command, f *listFlags) error {
 // ---- delete ----
 
 func newDeleteCmd() *cobra.Command {
-	var f vaultFlags
+	var f deleteFlags
 	cmd := &cobra.Command{
 		Use:   "delete NAME...",
 		Short: "Delete secrets",
 		Long: `delete deletes each named secret with all its versions (a soft delete where
 the vault keeps deleted secrets, as every new Azure vault does). It reports
 each name's outcome on stderr ("delete NAME: ok") and exits non-zero if any
-failed. Every name is checked first; if one is invalid nothing is deleted.`,
+failed. Every name is checked first; if one is invalid nothing is deleted.
+
+A deleted secret keeps its name: setting it again fails until it is
+recovered ('amlsecrets recover NAME') or purged ('amlsecrets purge NAME').
+--purge deletes and purges at once, for good.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("delete takes one or more secret names")}
@@ -224,10 +233,19 @@ failed. Every name is checked first; if one is invalid nothing is deleted.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runDelete(cmd, &f, args) },
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVar(&f.purge, "purge", false, "also purge each secret, for good, so that its name can be set again")
 	return cmd
 }
 
-func runDelete(cmd *cobra.Command, f *vaultFlags, names []string) error {
+type deleteFlags struct {
+	vaultFlags
+	purge bool
+}
+
+func runDelete(cmd *cobra.Command, f *deleteFlags, names []string) error {
+	if f.purge {
+		return eachName(cmd, &f.vaultFlags, "delete", names, deleteAndPurge)
+	}
 	for _, n := range names {
 		if err := checkName(n); err != nil {
 			return err
