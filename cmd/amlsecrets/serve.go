@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
+	"github.com/go-azureml/secrets/keyvault/kvemulator"
 )
 
 // Names of the variables serve prints, which the library honours.
@@ -43,7 +43,7 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run a local Azure Key Vault emulator",
 		Long: `serve runs a local HTTPS emulator of the Azure Key Vault secrets API (the same
-one keyvaulttest.NewServer runs in tests) until SIGINT or SIGTERM.
+one Go tests start in process) until SIGINT or SIGTERM.
 
 It prints two lines a shell can eval, then serves:
 
@@ -104,7 +104,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) (err error) {
 	if f.latency < 0 {
 		return usageError{errors.New("--latency must not be negative")}
 	}
-	srv, err := keyvaulttest.StartServer(&keyvaulttest.ServerOptions{
+	srv, err := kvemulator.Start(&kvemulator.Options{
 		Addr:           f.addr,
 		VaultName:      f.vaultName,
 		AcceptAnyToken: true,

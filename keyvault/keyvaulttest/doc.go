@@ -11,63 +11,16 @@
 //
 // # The emulator
 //
-// NewServer listens on a loopback port with a certificate signed by a CA of its
-// own. VaultURL is https://NAME.vault.azure.net/; ClientOptions returns a
-// Transport that trusts the CA and dials every address to the listener, so
-// requests carry the real vault host and the SDK's challenge-resource
-// verification stays on, as in production. Credential is a fake credential
-// whose tokens the server accepts:
+// The emulator itself lives in package kvemulator, which does not import
+// testing, so programs (the `amlsecrets serve` command) can link it without
+// test code. NewServer, ServerOptions and Server are its test-facing entry:
 //
 //	srv := keyvaulttest.NewServer(nil)
 //	defer srv.Close()
 //	client, err := azsecrets.NewClient(srv.VaultURL(), srv.Credential(),
 //		&azsecrets.ClientOptions{ClientOptions: srv.ClientOptions()})
 //
-// The server speaks the protocol as Key Vault does: a request without a valid
-// bearer token gets a 401 challenge naming the tenant and the resource
-// https://vault.azure.net, answered before the body is read; api-version is
-// required; names are 1-127 characters of [0-9a-zA-Z-], case-insensitive, and
-// keep the case of their first creation; versions are 32 lowercase hex
-// characters; times are integer Unix seconds; deletion is soft (recoverable for
-// 90 days, until purged); lists page with maxresults (1..25, default 25) and a
-// nextLink that carries api-version and a $skiptoken. Errors have Key Vault's
-// shape, {"error":{"code":...,"message":...,"innererror":{"code":...}}}: 404
-// SecretNotFound, 409 Conflict (innererror ObjectIsDeletedButRecoverable when
-// setting a soft-deleted name), 403 Forbidden (innererror SecretDisabled for a
-// disabled version), 400 BadParameter (bad name, bad JSON, values over 25 KiB,
-// missing api-version or maxresults out of range), 404 NotFound and 405
-// MethodNotAllowed for anything else. Error messages never contain a value.
-//
-// Deleted secrets stay until purged: the server never purges on its own.
-// Listing the versions of a name that does not exist answers an empty list.
-// Backups are opaque to clients, restorable into any Server, and not a stable
-// format. ListenURL (https://127.0.0.1:PORT/) reaches the same server directly;
-// clients using it must turn challenge-resource verification off, as they must
-// against `amlsecrets serve`, which sets AcceptAnyToken.
-//
-// # Faults
-//
-// ServerOptions and methods on Server make the vault misbehave on demand.
-// Faults are applied in this order, and only to requests that passed the
-// challenge, so the authentication handshake is never disturbed:
-//
-//   - Latency (SetLatency) delays every request, challenges included.
-//   - ThrottleLimit requests per ThrottleWindow (SetThrottle), in fixed
-//     windows; further requests get 429 Throttled with Retry-After (the
-//     seconds left in the window, rounded up, or RetryAfter), or none with
-//     ThrottleNoRetryAfter. Challenges are not counted.
-//   - DropNext(n) closes the connection of the next n requests unanswered,
-//     FailNext(n, status) answers them with status, TruncateNext(n) cuts their
-//     responses short.
-//   - ErrorRate and DropRate fail or drop a fraction of requests, drawn from
-//     a generator seeded with Seed, so runs are repeatable.
-//
-// azcore retries 408, 429, 500, 502, 503, 504 and transport errors three times
-// by default; set ClientOptions.Retry.MaxRetries = -1 to see each fault.
-//
-// Stats counts requests by route (RouteSetSecret, ...) and status, and counts
-// challenges, throttled, faulted, dropped and truncated requests;
-// TokenRequests counts the fake credential's tokens.
+// See package kvemulator for the protocol it speaks, its faults and its limits.
 //
 // # Testing
 //

@@ -1,4 +1,4 @@
-package keyvaulttest
+package kvemulator
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package keyvaulttest
+package kvemulator
 
 import (
 	"crypto/ecdsa"
@@ -25,7 +25,7 @@ func (s *Server) makeCertificates(addr net.Addr) error {
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "keyvaulttest CA " + s.vaultName, Organization: []string{"amlsecrets keyvaulttest"}},
+		Subject:               pkix.Name{CommonName: "kvemulator CA " + s.vaultName, Organization: []string{"amlsecrets kvemulator"}},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,

@@ -1,4 +1,4 @@
-package keyvaulttest
+package kvemulator
 
 import (
 	"bytes"
@@ -37,7 +37,10 @@ func FuzzServeHTTP(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, []byte(s.body), s.auth)
 	}
-	srv := NewServer(nil)
+	srv, err := Start(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Cleanup(srv.Close)
 	var n atomic.Int64
 	f.Fuzz(func(t *testing.T, method, path, query string, body []byte, auth bool) {

@@ -1,4 +1,4 @@
-package keyvaulttest_test
+package kvemulator_test
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
+	"github.com/go-azureml/secrets/keyvault/kvemulator"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -30,7 +30,7 @@ var versionRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // newClient returns an azsecrets client of srv with challenge-resource
 // verification on. retries < 0 disables retries.
-func newClient(t *testing.T, srv *keyvaulttest.Server, retries int) *azsecrets.Client {
+func newClient(t *testing.T, srv *kvemulator.Server, retries int) *azsecrets.Client {
 	t.Helper()
 	co := srv.ClientOptions()
 	co.Retry.MaxRetries = int32(retries)
@@ -39,10 +39,19 @@ func newClient(t *testing.T, srv *keyvaulttest.Server, retries int) *azsecrets.C
 	return c
 }
 
-func newServer(t *testing.T, opts *keyvaulttest.ServerOptions) *keyvaulttest.Server {
+func newServer(t *testing.T, opts *kvemulator.Options) *kvemulator.Server {
 	t.Helper()
-	srv := keyvaulttest.NewServer(opts)
+	srv := mustStart(opts)
 	t.Cleanup(srv.Close)
+	return srv
+}
+
+// mustStart starts a server or panics, as keyvaulttest.NewServer does.
+func mustStart(opts *kvemulator.Options) *kvemulator.Server {
+	srv, err := kvemulator.Start(opts)
+	if err != nil {
+		panic(err)
+	}
 	return srv
 }
 
@@ -53,7 +62,7 @@ func respErr(t *testing.T, err error) *azcore.ResponseError {
 	return re
 }
 
-// clock is an injectable clock for ServerOptions.Now.
+// clock is an injectable clock for Options.Now.
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -74,20 +83,21 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 func TestServerURLsAndCertificate(t *testing.T) {
-	srv := newServer(t, &keyvaulttest.ServerOptions{VaultName: "MyVault"})
+	srv := newServer(t, &kvemulator.Options{VaultName: "MyVault"})
 	assert.Equal(t, "https://myvault.vault.azure.net/", srv.VaultURL())
 	assert.Equal(t, "myvault", srv.VaultName())
 	assert.Regexp(t, `^https://127\.0\.0\.1:\d+/$`, srv.ListenURL())
 	assert.Contains(t, string(srv.CACertPEM()), "BEGIN CERTIFICATE")
 	assert.True(t, srv.Certificate().IsCA)
-	assert.Panics(t, func() { keyvaulttest.NewServer(&keyvaulttest.ServerOptions{VaultName: "bad_name"}) })
+	_, err := kvemulator.Start(&kvemulator.Options{VaultName: "bad_name"})
+	assert.Error(t, err)
 }
 
 // TestEveryRouteThroughSDK drives each REST route through azsecrets v1.5.1 with
 // challenge-resource verification on.
 func TestEveryRouteThroughSDK(t *testing.T) {
 	clk := newClock()
-	srv := newServer(t, &keyvaulttest.ServerOptions{Now: clk.Now})
+	srv := newServer(t, &kvemulator.Options{Now: clk.Now})
 	c := newClient(t, srv, 0)
 	ctx := context.Background()
 	created := clk.Now().Unix()
@@ -245,22 +255,22 @@ func TestEveryRouteThroughSDK(t *testing.T) {
 
 	st := srv.Stats()
 	for _, r := range []string{
-		keyvaulttest.RouteSetSecret, keyvaulttest.RouteGetSecret, keyvaulttest.RouteUpdateSecret,
-		keyvaulttest.RouteDeleteSecret, keyvaulttest.RouteGetSecrets, keyvaulttest.RouteGetSecretVersions,
-		keyvaulttest.RouteGetDeletedSecrets, keyvaulttest.RouteGetDeletedSecret, keyvaulttest.RouteRecoverDeletedSecret,
-		keyvaulttest.RouteBackupSecret, keyvaulttest.RouteRestoreSecret,
+		kvemulator.RouteSetSecret, kvemulator.RouteGetSecret, kvemulator.RouteUpdateSecret,
+		kvemulator.RouteDeleteSecret, kvemulator.RouteGetSecrets, kvemulator.RouteGetSecretVersions,
+		kvemulator.RouteGetDeletedSecrets, kvemulator.RouteGetDeletedSecret, kvemulator.RouteRecoverDeletedSecret,
+		kvemulator.RouteBackupSecret, kvemulator.RouteRestoreSecret,
 	} {
 		assert.Positive(t, st.Count(r, http.StatusOK), r)
 	}
-	assert.Equal(t, 1, st.Count(keyvaulttest.RoutePurgeDeletedSecret, http.StatusNoContent))
+	assert.Equal(t, 1, st.Count(kvemulator.RoutePurgeDeletedSecret, http.StatusNoContent))
 	assert.Equal(t, 1, st.Challenges, "one challenge per client")
-	assert.Equal(t, 1, st.Count(keyvaulttest.RouteSetSecret, http.StatusUnauthorized))
-	assert.Zero(t, st.Count(keyvaulttest.RouteUnknown, 0))
+	assert.Equal(t, 1, st.Count(kvemulator.RouteSetSecret, http.StatusUnauthorized))
+	assert.Zero(t, st.Count(kvemulator.RouteUnknown, 0))
 	assert.EqualValues(t, 1, srv.TokenRequests(), "the bearer policy caches the token")
 }
 
 // raw sends a request with a plain http client to the vault URL.
-func raw(t *testing.T, srv *keyvaulttest.Server, method, path, body string, auth bool) (int, http.Header, map[string]any) {
+func raw(t *testing.T, srv *kvemulator.Server, method, path, body string, auth bool) (int, http.Header, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -296,7 +306,7 @@ func keys(m map[string]any) []string {
 
 // TestRawBodyShapes checks raw JSON against the shapes of the REST spec examples.
 func TestRawBodyShapes(t *testing.T) {
-	srv := newServer(t, &keyvaulttest.ServerOptions{Now: newClock().Now})
+	srv := newServer(t, &kvemulator.Options{Now: newClock().Now})
 	const q = "?api-version=2026-04-01"
 
 	status, _, set := raw(t, srv, "PUT", "/secrets/crpsecret"+q, `{"value":"mysecretvalue"}`, true)
@@ -356,8 +366,8 @@ func TestMalformedRequests(t *testing.T) {
 	_, _, _ = raw(t, srv, "PUT", "/secrets/gone"+q, `{"value":"x"}`, true)
 	_, _, _ = raw(t, srv, "DELETE", "/secrets/gone"+q, "", true)
 
-	huge := `{"value":"` + strings.Repeat("a", keyvaulttest.MaxValueBytes+1) + `"}`
-	atLimit := `{"value":"` + strings.Repeat("a", keyvaulttest.MaxValueBytes) + `"}`
+	huge := `{"value":"` + strings.Repeat("a", kvemulator.MaxValueBytes+1) + `"}`
+	atLimit := `{"value":"` + strings.Repeat("a", kvemulator.MaxValueBytes) + `"}`
 	tests := []struct {
 		name, method, path, body string
 		noAuth                   bool
@@ -438,7 +448,7 @@ func TestMalformedRequests(t *testing.T) {
 }
 
 func TestAcceptAnyToken(t *testing.T) {
-	srv := newServer(t, &keyvaulttest.ServerOptions{AcceptAnyToken: true})
+	srv := newServer(t, &kvemulator.Options{AcceptAnyToken: true})
 	for _, tc := range []struct {
 		auth   string
 		status int
@@ -476,13 +486,13 @@ func TestVerificationRejectsListenURL(t *testing.T) {
 func TestThrottle(t *testing.T) {
 	tests := []struct {
 		name       string
-		opts       keyvaulttest.ServerOptions
+		opts       kvemulator.Options
 		retryAfter string
 	}{
-		{"retry-after from window", keyvaulttest.ServerOptions{ThrottleLimit: 2, ThrottleWindow: 200 * time.Millisecond}, "1"},
-		{"long window rounds up", keyvaulttest.ServerOptions{ThrottleLimit: 2, ThrottleWindow: 2500 * time.Millisecond}, "3"},
-		{"fixed retry-after", keyvaulttest.ServerOptions{ThrottleLimit: 2, ThrottleWindow: 200 * time.Millisecond, RetryAfter: 7 * time.Second}, "7"},
-		{"no retry-after", keyvaulttest.ServerOptions{ThrottleLimit: 2, ThrottleWindow: 200 * time.Millisecond, ThrottleNoRetryAfter: true}, ""},
+		{"retry-after from window", kvemulator.Options{ThrottleLimit: 2, ThrottleWindow: 200 * time.Millisecond}, "1"},
+		{"long window rounds up", kvemulator.Options{ThrottleLimit: 2, ThrottleWindow: 2500 * time.Millisecond}, "3"},
+		{"fixed retry-after", kvemulator.Options{ThrottleLimit: 2, ThrottleWindow: 200 * time.Millisecond, RetryAfter: 7 * time.Second}, "7"},
+		{"no retry-after", kvemulator.Options{ThrottleLimit: 2, ThrottleWindow: 200 * time.Millisecond, ThrottleNoRetryAfter: true}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -533,7 +543,7 @@ func TestFailNext(t *testing.T) {
 			_, err = c.GetSecret(ctx, "a", "", nil)
 			require.NoError(t, err)
 			assert.Equal(t, 2, srv.Stats().Faults)
-			assert.Equal(t, 2, srv.Stats().Count(keyvaulttest.RouteGetSecret, status))
+			assert.Equal(t, 2, srv.Stats().Count(kvemulator.RouteGetSecret, status))
 		})
 	}
 }
@@ -548,7 +558,7 @@ func TestFailNextRetriedBySDK(t *testing.T) {
 	srv.FailNext(3, 0)
 	_, err = c.SetSecret(context.Background(), "a", azsecrets.SetSecretParameters{Value: to.Ptr("x")}, nil)
 	require.NoError(t, err, "three 503s and azcore's three retries")
-	assert.Equal(t, 3, srv.Stats().Count(keyvaulttest.RouteSetSecret, 503))
+	assert.Equal(t, 3, srv.Stats().Count(kvemulator.RouteSetSecret, 503))
 }
 
 func TestDropNext(t *testing.T) {
@@ -583,8 +593,8 @@ func TestTruncateNext(t *testing.T) {
 }
 
 // faultSequence returns which of n requests failed, for a given seed and rates.
-func faultSequence(t *testing.T, seed int64, errRate, dropRate float64, n int) (string, keyvaulttest.Stats) {
-	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Seed: seed, ErrorRate: errRate, ErrorStatus: 500, DropRate: dropRate})
+func faultSequence(t *testing.T, seed int64, errRate, dropRate float64, n int) (string, kvemulator.Stats) {
+	srv := mustStart(&kvemulator.Options{Seed: seed, ErrorRate: errRate, ErrorStatus: 500, DropRate: dropRate})
 	defer srv.Close()
 	c := newClient(t, srv, -1)
 	var b strings.Builder
@@ -624,7 +634,7 @@ func TestFaultRatesDeterministic(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	const d = 30 * time.Millisecond
-	srv := newServer(t, &keyvaulttest.ServerOptions{Latency: d})
+	srv := newServer(t, &kvemulator.Options{Latency: d})
 	c := newClient(t, srv, -1)
 	ctx := context.Background()
 	start := time.Now()
@@ -644,7 +654,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestCloseWithRequestInFlight(t *testing.T) {
-	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Latency: time.Hour})
+	srv := mustStart(&kvemulator.Options{Latency: time.Hour})
 	c := newClient(t, srv, -1)
 	done := make(chan error, 1)
 	go func() {
@@ -660,7 +670,7 @@ func TestCloseWithRequestInFlight(t *testing.T) {
 func TestStatePersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	ctx := context.Background()
-	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{StatePath: path})
+	srv := mustStart(&kvemulator.Options{StatePath: path})
 	c := newClient(t, srv, -1)
 	set, err := c.SetSecret(ctx, "Keep", azsecrets.SetSecretParameters{Value: to.Ptr("v"), Tags: map[string]*string{"a": to.Ptr("b")}}, nil)
 	require.NoError(t, err)
@@ -670,7 +680,7 @@ func TestStatePersists(t *testing.T) {
 	require.NoError(t, err)
 	srv.Close()
 
-	srv2 := newServer(t, &keyvaulttest.ServerOptions{StatePath: path})
+	srv2 := newServer(t, &kvemulator.Options{StatePath: path})
 	c2 := newClient(t, srv2, -1)
 	got, err := c2.GetSecret(ctx, "keep", "", nil)
 	require.NoError(t, err)
@@ -680,7 +690,7 @@ func TestStatePersists(t *testing.T) {
 	_, err = c2.GetDeletedSecret(ctx, "gone", nil)
 	require.NoError(t, err)
 
-	_, err = keyvaulttest.StartServer(&keyvaulttest.ServerOptions{StatePath: t.TempDir()})
+	_, err = kvemulator.Start(&kvemulator.Options{StatePath: t.TempDir()})
 	require.Error(t, err, "a directory is not a state file")
 }
 
@@ -702,5 +712,5 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.Equal(t, 160, srv.Stats().Count(keyvaulttest.RouteSetSecret, 200)+srv.Stats().Count(keyvaulttest.RouteGetSecret, 200))
+	assert.Equal(t, 160, srv.Stats().Count(kvemulator.RouteSetSecret, 200)+srv.Stats().Count(kvemulator.RouteGetSecret, 200))
 }

@@ -1,4 +1,4 @@
-package keyvaulttest
+package kvemulator
 
 import (
 	"maps"
@@ -36,7 +36,7 @@ type faultState struct {
 	windowCount    int
 }
 
-func newFaultState(o *ServerOptions) faultState {
+func newFaultState(o *Options) faultState {
 	seed := uint64(o.Seed)
 	return faultState{
 		rng:            rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),

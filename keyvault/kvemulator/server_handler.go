@@ -1,4 +1,4 @@
-package keyvaulttest
+package kvemulator
 
 import (
 	"bytes"
@@ -233,7 +233,7 @@ func (s *Server) write(w http.ResponseWriter, resp response, truncate bool) {
 		h[k] = v
 	}
 	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Ms-Keyvault-Service-Version", "keyvaulttest")
+	h.Set("X-Ms-Keyvault-Service-Version", "kvemulator")
 	h.Set("X-Ms-Request-Id", requestID())
 	var body []byte
 	if resp.body != nil {

@@ -1,0 +1,317 @@
+package kvemulator
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+// DefaultVaultName is the vault name Start uses when Options.VaultName is empty.
+const DefaultVaultName = "keyvaulttest"
+
+// DefaultTenantID is the tenant the server names in its authentication challenge
+// when Options.TenantID is empty.
+const DefaultTenantID = "00000000-0000-0000-0000-000000000000"
+
+// ChallengeResource is the resource the server names in its authentication challenge,
+// as Azure Key Vault in the public cloud does.
+const ChallengeResource = "https://vault.azure.net"
+
+// MaxValueBytes is the largest secret value, in bytes, the server accepts (25 KiB, as Key Vault).
+const MaxValueBytes = 25 * 1024
+
+// maxBodyBytes bounds every request body the server reads.
+const maxBodyBytes = 4 << 20
+
+// Options configures a Server. The zero value is a well-behaved vault:
+// no latency, no throttling, no faults.
+type Options struct {
+	// VaultName is the vault's name; VaultURL is https://VaultName.vault.azure.net/.
+	// Default DefaultVaultName.
+	VaultName string
+
+	// Addr is the TCP address to listen on. Default "127.0.0.1:0" (a free loopback port).
+	Addr string
+
+	// TenantID is named in the authentication challenge. Default DefaultTenantID.
+	TenantID string
+
+	// AcceptAnyToken makes the server accept any well-formed bearer token
+	// ("Authorization: Bearer <token>" with a non-empty token), not only the
+	// tokens of Credential. The standalone `amlsecrets serve` sets it so that
+	// other SDKs and tools work with any credential.
+	AcceptAnyToken bool
+
+	// Latency delays every request, challenges included, before it is answered.
+	// A request whose context ends first (client gone, server closing) is abandoned.
+	Latency time.Duration
+
+	// ThrottleLimit, when positive, is the number of requests accepted per
+	// ThrottleWindow; further requests in the same window get 429 Throttled.
+	// Windows are fixed: a window opens with the first counted request and lasts
+	// ThrottleWindow (default 1s). Unauthenticated requests answered with the 401
+	// challenge are not counted and never throttled, as they carry no identity.
+	ThrottleLimit  int
+	ThrottleWindow time.Duration
+
+	// ThrottleNoRetryAfter omits the Retry-After header from 429 responses,
+	// as Key Vault sometimes does.
+	ThrottleNoRetryAfter bool
+
+	// RetryAfter, when positive, is the Retry-After sent with 429 responses
+	// (rounded up to whole seconds). By default the server sends the time left
+	// in the current window, rounded up to whole seconds (at least 1).
+	RetryAfter time.Duration
+
+	// ErrorRate is the fraction (0..1) of authenticated requests answered with
+	// ErrorStatus instead of being served. Decisions are drawn from a generator
+	// seeded with Seed, so a given sequence of requests fails the same way each run.
+	ErrorRate float64
+
+	// ErrorStatus is the status of injected errors. Default 503.
+	ErrorStatus int
+
+	// DropRate is the fraction (0..1) of authenticated requests whose connection
+	// is closed without any response.
+	DropRate float64
+
+	// Seed seeds the generator behind ErrorRate and DropRate.
+	Seed int64
+
+	// StatePath, when set, persists the vault's contents to this file: loaded at
+	// start, and rewritten atomically (temporary file, fsync, rename) after every
+	// write and before that write is acknowledged. The file holds secret values;
+	// it is created with mode 0600.
+	StatePath string
+
+	// Now is the server's clock, used for timestamps and throttle windows.
+	// Default time.Now.
+	Now func() time.Time
+}
+
+// Server is an in-process HTTPS emulator of the Azure Key Vault secrets API.
+// It is safe for concurrent use. Create it with Start and stop it with Close.
+type Server struct {
+	opts      Options
+	vaultName string
+	vaultHost string
+	now       func() time.Time
+
+	ln        net.Listener
+	http      *http.Server
+	serveDone chan struct{}
+	closing   chan struct{}
+	closeOnce sync.Once
+	inflight  sync.WaitGroup
+
+	caPEM     []byte
+	caCert    *x509.Certificate
+	cert      tls.Certificate
+	transport *http.Transport
+
+	token         string
+	tokenRequests atomic.Int64
+
+	store *store
+
+	faultMu sync.Mutex
+	faults  faultState
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Start starts a Server on opts.Addr (default a free loopback port) and
+// returns once it is listening. opts nil is a well-behaved vault. Callers must
+// Close it.
+func Start(opts *Options) (*Server, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.VaultName == "" {
+		o.VaultName = DefaultVaultName
+	}
+	if !validName(o.VaultName) || len(o.VaultName) > 24 || strings.HasPrefix(o.VaultName, "-") {
+		return nil, fmt.Errorf("invalid vault name %q", o.VaultName)
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.TenantID == "" {
+		o.TenantID = DefaultTenantID
+	}
+	if o.ThrottleWindow <= 0 {
+		o.ThrottleWindow = time.Second
+	}
+	if o.ErrorStatus == 0 {
+		o.ErrorStatus = http.StatusServiceUnavailable
+	}
+	if o.ErrorRate < 0 || o.ErrorRate > 1 || o.DropRate < 0 || o.DropRate > 1 {
+		return nil, errors.New("ErrorRate and DropRate must be within 0..1")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+
+	s := &Server{
+		opts:      o,
+		vaultName: strings.ToLower(o.VaultName),
+		now:       o.Now,
+		serveDone: make(chan struct{}),
+		closing:   make(chan struct{}),
+		store:     newStore(o.StatePath),
+	}
+	s.vaultHost = s.vaultName + ".vault.azure.net"
+	s.faults = newFaultState(&o)
+	s.stats = newStats()
+
+	var tok [16]byte
+	_, _ = rand.Read(tok[:])
+	s.token = "kvemulator." + hex.EncodeToString(tok[:])
+
+	if err := s.store.load(); err != nil {
+		return nil, err
+	}
+
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.makeCertificates(ln.Addr()); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	s.ln = ln
+
+	pool := x509.NewCertPool()
+	pool.AddCert(s.caCert)
+	listenAddr := ln.Addr().String()
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	s.transport = &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "tcp", listenAddr)
+		},
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+
+	s.http = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{s.cert},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"http/1.1"}, // HTTP/1.1 only, so dropped connections are real drops
+		},
+	}
+	tlsLn := tls.NewListener(ln, s.http.TLSConfig)
+	go func() {
+		defer close(s.serveDone)
+		_ = s.http.Serve(tlsLn)
+	}()
+	return s, nil
+}
+
+// VaultURL is the vault's URL, https://NAME.vault.azure.net/. Clients reach it
+// through ClientOptions, whose Transport dials the server's listener.
+func (s *Server) VaultURL() string { return "https://" + s.vaultHost + "/" }
+
+// VaultName is the vault's name, in lower case.
+func (s *Server) VaultName() string { return s.vaultName }
+
+// ListenURL is the URL of the listener itself, https://127.0.0.1:PORT/, which
+// any HTTPS client trusting CACertPEM can use directly. Clients of this URL must
+// disable the SDK's challenge-resource verification.
+func (s *Server) ListenURL() string {
+	addr := s.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, fmt.Sprint(addr.Port)) + "/"
+}
+
+// Addr is the listener's network address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// CACertPEM is the PEM encoding of the certificate authority that signed the
+// server's certificate.
+func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
+
+// Certificate is the certificate authority that signed the server's certificate.
+func (s *Server) Certificate() *x509.Certificate { return s.caCert }
+
+// ClientOptions returns options for an Azure SDK client of this vault: its
+// Transport trusts the server's CA and dials every address to the server's
+// listener, so requests for VaultURL reach the server with their real host name
+// and the SDK's challenge-resource verification stays on. Retries keep azcore's
+// defaults; set Retry.MaxRetries = -1 to see faults unretried. All clients share
+// one connection pool, closed by Close.
+func (s *Server) ClientOptions() azcore.ClientOptions {
+	return azcore.ClientOptions{Transport: &http.Client{Transport: s.transport}}
+}
+
+// HTTPClient returns an *http.Client with the same Transport as ClientOptions,
+// for raw requests to VaultURL or ListenURL.
+func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.transport} }
+
+// Credential returns a fake azcore.TokenCredential. Its tokens, issued for any
+// scope and valid for an hour, are accepted by this server only.
+func (s *Server) Credential() azcore.TokenCredential { return fakeCredential{s} }
+
+// Token is the bearer token Credential issues, for raw HTTP requests.
+func (s *Server) Token() string { return s.token }
+
+// TokenRequests is how many times Credential's GetToken has been called.
+func (s *Server) TokenRequests() int64 { return s.tokenRequests.Load() }
+
+type fakeCredential struct{ s *Server }
+
+func (c fakeCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if err := ctx.Err(); err != nil {
+		return azcore.AccessToken{}, err
+	}
+	c.s.tokenRequests.Add(1)
+	return azcore.AccessToken{Token: c.s.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// Close stops the server: it closes the listener and every connection, waits
+// for in-flight handlers, and closes the idle connections of ClientOptions'
+// Transport. Close is idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		_ = s.http.Close()
+		<-s.serveDone
+		s.inflight.Wait()
+		s.transport.CloseIdleConnections()
+	})
+}
+
+// Shutdown stops the server gracefully: it stops accepting connections and
+// waits for in-flight requests to finish, or for ctx to end, then closes it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.Close()
+	return err
+}
