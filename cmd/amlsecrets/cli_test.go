@@ -346,7 +346,7 @@ func TestSetDotenv(t *testing.T) {
 	require.NoError(t, os.WriteFile(good, []byte("# comment\nexport DB_PASSWORD='p w'\ndb-user=admin\nApiKey=\"k\\n1\"\n"), 0o600))
 	r := cli(t, cliOpts{env: v.env}, "set", "--dotenv", good)
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Equal(t, "set ApiKey: ok\nset db-password: ok\nset db-user: ok\n", sortLines(r.stderr))
+	assert.Equal(t, "set apikey: ok\nset db-password: ok\nset db-user: ok\n", sortLines(r.stderr), "every key is mapped the same way")
 	r = cli(t, cliOpts{env: v.env}, "get", "db-password")
 	assert.Equal(t, "p w\n", r.stdout)
 	r = cli(t, cliOpts{env: v.env}, "get", "apikey")

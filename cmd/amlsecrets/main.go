@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,7 +39,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -46,7 +47,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	msg := oneLine(err.Error())
 	if code == exitUsage {
 		if !strings.Contains(msg, "--help") {
-			msg += " (see 'amlsecrets --help')"
+			msg += " (" + helpHint(cmd) + ")"
 		}
 	} else if h := hint(err); h != "" {
 		msg += "; " + h
@@ -68,13 +69,15 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          noArgs,
+		Args:          rootArgs,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Version:       versionString(debug.ReadBuildInfo()),
 	}
+	root.SetVersionTemplate("amlsecrets {{.Version}}\n")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newServeCmd(), newSetCmd(), newGetCmd(), newListCmd(), newDeleteCmd(), newRecoverCmd(), newPurgeCmd(), newExecCmd())
 	return root
 }

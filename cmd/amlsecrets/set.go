@@ -26,6 +26,7 @@ type setFlags struct {
 	contentType   string
 	tags          []string
 	value         string // refused: only there to explain why
+	allowEmpty    bool
 }
 
 // batchConcurrency bounds a batch's requests in flight.
@@ -39,7 +40,7 @@ func newSetCmd() *cobra.Command {
 		Long: `set stores a new version of a secret. The value is never taken from the
 command line, which shows in 'ps' and in shell history; it comes from:
 
-  --from-env VAR    the environment variable VAR (which must be set; it may be empty)
+  --from-env VAR    the environment variable VAR (which must be set)
   --from-file FILE  the file's bytes, exactly
   --stdin           standard input, with one trailing newline removed (as
                     echo or a terminal adds)
@@ -50,15 +51,17 @@ Batches set many secrets at once:
                             with PREFIX; the rest of its name, lower-cased
                             with '_' as '-', is the secret's name
                             (PREFIX=APP_: APP_DB_PASSWORD -> db-password)
-  --dotenv FILE             every KEY=VALUE of a .env file; a KEY that is
-                            already a valid secret name (db-password) is used
-                            as is, any other is lower-cased with '_' as '-'
-                            (DB_PASSWORD -> db-password)
+  --dotenv FILE             every KEY=VALUE of a .env file; every KEY is
+                            lower-cased with '_' as '-' (DB_PASSWORD and
+                            db_password -> db-password, PLAIN -> plain)
 
 A batch checks every name first and, if one is invalid, sets nothing. It then
 reports each name's outcome on stderr ("set db-password: ok") and exits
 non-zero if any failed; what succeeded stays set. --content-type and --tag
-apply to every secret set.`,
+apply to every secret set.
+
+An empty value is refused (it is usually a typo'd or unexported variable, or
+an empty pipe), unless --allow-empty.`,
 		Example: `  amlsecrets set db-password --from-env DB_PASSWORD
   printf %s "$TOKEN" | amlsecrets set api-token --stdin --tag owner=me
   amlsecrets set tls-cert --from-file cert.pem --content-type application/x-pem-file
@@ -76,6 +79,7 @@ apply to every secret set.`,
 	fl.StringVar(&f.dotenv, "dotenv", "", "batch: set every variable of this .env file")
 	fl.StringVar(&f.contentType, "content-type", "", "the content type stored with the value, e.g. text/plain")
 	fl.StringArrayVar(&f.tags, "tag", nil, "a tag KEY=VALUE stored with the value (repeatable)")
+	fl.BoolVar(&f.allowEmpty, "allow-empty", false, "store empty values too (refused by default)")
 	fl.StringVar(&f.value, "value", "", "refused: "+argvAdvice)
 	_ = fl.MarkHidden("value")
 	return cmd
@@ -168,6 +172,9 @@ func runSet(cmd *cobra.Command, f *setFlags, args []string) error {
 		}
 		value = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	}
+	if value == "" && !f.allowEmpty {
+		return usageError{fmt.Errorf("set %s: %s: %s", name, emptySource(f), emptyAdvice)}
+	}
 	ctx, cancel, kv, err := f.vaultFlags.open(cmd)
 	if err != nil {
 		return err
@@ -211,11 +218,7 @@ func batchItems(f *setFlags) ([]item, error) {
 			return nil, fmt.Errorf("--dotenv %s: %w", f.dotenv, err)
 		}
 		for k, v := range pairs {
-			name := k
-			if keyvault.ValidateName(k) != nil {
-				name = keyvault.NameFromEnv(k)
-			}
-			items = append(items, item{name: name, value: v, from: k})
+			items = append(items, item{name: keyvault.NameFromEnv(k), value: v, from: k})
 		}
 		if len(items) == 0 {
 			return nil, usageError{fmt.Errorf("--dotenv %s: the file sets no variable", f.dotenv)}
@@ -231,13 +234,19 @@ func batchItems(f *setFlags) ([]item, error) {
 			bad = append(bad, fmt.Sprintf("%s (from %s): %s", it.name, it.from, causeOf(keyvault.ValidateName(it.name))))
 		case seen[keyvault.NameKey(it.name)] != "":
 			bad = append(bad, fmt.Sprintf("%s: both %s and %s map to it", it.name, seen[keyvault.NameKey(it.name)], it.from))
+		case it.value == "" && !f.allowEmpty:
+			bad = append(bad, fmt.Sprintf("%s (from %s): the value is empty", it.name, it.from))
 		case keyvault.ValidateValue(it.value) != nil:
 			bad = append(bad, fmt.Sprintf("%s (from %s): %s", it.name, it.from, causeOf(keyvault.ValidateValue(it.value))))
 		}
 		seen[keyvault.NameKey(it.name)] = it.from
 	}
 	if len(bad) > 0 {
-		return nil, usageError{fmt.Errorf("nothing was set: %s", strings.Join(bad, "; "))}
+		err := fmt.Errorf("nothing was set: %s", strings.Join(bad, "; "))
+		if slices.ContainsFunc(bad, func(s string) bool { return strings.HasSuffix(s, "the value is empty") }) {
+			err = fmt.Errorf("%w; pass --allow-empty to store empty values", err)
+		}
+		return nil, usageError{err}
 	}
 	return items, nil
 }
