@@ -23,7 +23,10 @@
 // The server speaks the protocol as Key Vault does: a request without a valid
 // bearer token gets a 401 challenge naming the tenant and the resource
 // https://vault.azure.net, answered before the body is read; api-version is
-// required; names are 1-127 characters of [0-9a-zA-Z-], case-insensitive, and
+// required and must be one Key Vault publishes (2015-06-01, 2016-10-01, 7.0 to
+// 7.6 and their previews, 2025-07-01, 2026-04-01), else 400 BadParameter "The
+// specified version (X) is not recognized..."; a POST with an X-HTTP-REQUEST
+// header of DELETE, PATCH or PUT is served as that method; names are 1-127 characters of [0-9a-zA-Z-], case-insensitive, and
 // keep the case of their first creation; versions are 32 lowercase hex
 // characters; times are integer Unix seconds; deletion is soft (recoverable for
 // 90 days, until purged); lists page with maxresults (1..25, default 25) and a
@@ -32,7 +35,9 @@
 // SecretNotFound, 409 Conflict (innererror ObjectIsDeletedButRecoverable when
 // setting a soft-deleted name), 403 Forbidden (innererror SecretDisabled for a
 // disabled version), 400 BadParameter (bad name, bad JSON, values over 25 KiB,
-// missing api-version or maxresults out of range), 404 NotFound and 405
+// more than 15 tags, a tag name or value over 512 characters, a contentType
+// over 255, a missing or unknown api-version, maxresults out of range), 400
+// "Malformed backup blob" for a restore it cannot read, 404 NotFound and 405
 // MethodNotAllowed for anything else. Error messages never contain a value.
 //
 // Deleted secrets stay until purged: the server never purges on its own.
@@ -44,7 +49,7 @@
 //
 // # Faults
 //
-// ServerOptions and methods on Server make the vault misbehave on demand.
+// Options and methods on Server make the vault misbehave on demand.
 // Faults are applied in this order, and only to requests that passed the
 // challenge, so the authentication handshake is never disturbed:
 //

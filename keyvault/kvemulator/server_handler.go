@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Route names, as Stats.ByRoute reports them: the REST API's operation names.
@@ -134,7 +135,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 
-	rt := match(r.Method, r.URL.EscapedPath())
+	rt := match(effectiveMethod(r), r.URL.EscapedPath())
 
 	if d := s.latency(); d > 0 {
 		t := time.NewTimer(d)
@@ -268,6 +269,91 @@ func requestID() string {
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
 }
 
+// effectiveMethod is the request's method after Key Vault's documented
+// override: a POST with an X-HTTP-REQUEST header naming DELETE, PATCH or PUT
+// is served as that method, for clients that cannot send them.
+func effectiveMethod(r *http.Request) string {
+	if r.Method != http.MethodPost {
+		return r.Method
+	}
+	switch m := strings.ToUpper(strings.TrimSpace(r.Header.Get("X-HTTP-REQUEST"))); m {
+	case http.MethodDelete, http.MethodPatch, http.MethodPut:
+		return m
+	}
+	return r.Method
+}
+
+// LatestAPIVersion is the newest api-version the emulator speaks, the default
+// of azsecrets v1.5.1; Key Vault names it when it refuses a version.
+const LatestAPIVersion = "2026-04-01"
+
+// apiVersions are the secrets api-versions Key Vault has published, stable and
+// preview, which the Go, Python and JavaScript SDKs send. The emulator speaks
+// the same wire protocol for all of them.
+var apiVersions = map[string]bool{
+	"2015-06-01": true, "2016-10-01": true,
+	"7.0-preview": true, "7.0": true, "7.1-preview": true, "7.1": true,
+	"7.2-preview": true, "7.2": true, "7.3-preview": true, "7.3": true,
+	"7.4-preview.1": true, "7.4": true, "7.5-preview.1": true, "7.5": true,
+	"7.6-preview.1": true, "7.6-preview.2": true, "7.6": true, "7.7-preview.1": true,
+	"2025-06-01-preview": true, "2025-07-01": true, LatestAPIVersion: true,
+}
+
+// checkAPIVersion answers Key Vault's errors for a missing or unknown api-version.
+func checkAPIVersion(v string) *apiError {
+	if v == "" {
+		return badParameter("The api-version query parameter (?api-version=) is required for all requests.")
+	}
+	if apiVersions[v] {
+		return nil
+	}
+	return badParameter(fmt.Sprintf("The specified version (%s) is not recognized. Consider using the latest supported version (%s).", bounded(v, 64), LatestAPIVersion))
+}
+
+// bounded cuts client text quoted in an error to at most n bytes (on a rune
+// boundary); JSON encoding escapes the rest.
+func bounded(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// Key Vault's documented limits on secret attributes.
+const (
+	maxTags           = 15
+	maxTagNameLen     = 512
+	maxTagValueLen    = 512
+	maxContentTypeLen = 255
+)
+
+// checkLimits enforces the limits on tags and contentType for a set or an update.
+func checkLimits(contentType *string, tags map[string]string) *apiError {
+	if contentType != nil && utf8.RuneCountInString(*contentType) > maxContentTypeLen {
+		return badParameter(fmt.Sprintf("Property contentType is too long: the maximum is %d characters.", maxContentTypeLen))
+	}
+	if len(tags) > maxTags {
+		return badParameter(fmt.Sprintf("Too many tags: the maximum is %d.", maxTags))
+	}
+	for k, v := range tags {
+		if utf8.RuneCountInString(k) > maxTagNameLen {
+			return badParameter(fmt.Sprintf("A tag name is too long: the maximum is %d characters.", maxTagNameLen))
+		}
+		if utf8.RuneCountInString(v) > maxTagValueLen {
+			return badParameter(fmt.Sprintf("The value of tag %s is too long: the maximum is %d characters.", bounded(k, 64), maxTagValueLen))
+		}
+	}
+	return nil
+}
+
+// malformedBackup is Key Vault's answer to a restore of a blob it cannot read.
+func malformedBackup() *apiError {
+	return &apiError{400, "Malformed backup blob", "", "Backup blob contains invalid or corrupt version."}
+}
+
 // handle serves an authenticated, unthrottled, unfaulted request.
 func (s *Server) handle(r *http.Request, rt route) response {
 	if rt.name == RouteUnknown {
@@ -280,8 +366,8 @@ func (s *Server) handle(r *http.Request, rt route) response {
 		return errorResponse(&apiError{404, "NotFound", "", "The requested resource was not found: " + r.URL.Path})
 	}
 	q := r.URL.Query()
-	if q.Get("api-version") == "" {
-		return errorResponse(badParameter("The api-version query parameter (?api-version=) is required for all requests."))
+	if ae := checkAPIVersion(q.Get("api-version")); ae != nil {
+		return errorResponse(ae)
 	}
 	if rt.secret != "" && !validName(rt.secret) {
 		return errorResponse(badName(rt.secret))
@@ -302,6 +388,10 @@ func (s *Server) handle(r *http.Request, rt route) response {
 			case len(*p.Value) > MaxValueBytes:
 				err = badParameter(fmt.Sprintf("Secret value is too large: the maximum is %d bytes.", MaxValueBytes))
 			default:
+				if ae := checkLimits(p.ContentType, p.Tags); ae != nil {
+					err = ae
+					break
+				}
 				out, err = s.store.set(rt.secret, &p, now, host)
 			}
 		}
@@ -310,6 +400,10 @@ func (s *Server) handle(r *http.Request, rt route) response {
 	case RouteUpdateSecret:
 		var p updateParams
 		if err = decodeBody(r, &p); err == nil {
+			if ae := checkLimits(p.ContentType, p.Tags); ae != nil {
+				err = ae
+				break
+			}
 			out, err = s.store.update(rt.secret, rt.version, &p, now, host)
 		}
 	case RouteDeleteSecret:
@@ -336,7 +430,7 @@ func (s *Server) handle(r *http.Request, rt route) response {
 			if p.Value == nil {
 				err = badParameter("Property value is required.")
 			} else if blob, err = decodeBlob(*p.Value); err != nil {
-				err = badParameter("Backup blob is not valid base64url.")
+				err = malformedBackup()
 			} else {
 				out, err = s.store.restore(blob, host)
 			}

@@ -410,7 +410,7 @@ func (st *store) restore(blob []byte, host string) (bundleJSON, error) {
 	rest, ok := bytes.CutPrefix(blob, []byte(backupMagic))
 	var s secret
 	if !ok || json.Unmarshal(rest, &s) != nil || !validName(s.Name) || len(s.Versions) == 0 {
-		return bundleJSON{}, badParameter("Backup blob contains invalid or corrupt data.")
+		return bundleJSON{}, malformedBackup()
 	}
 	s.DeletedDate, s.ScheduledPurgeDate = 0, 0
 	st.mu.Lock()

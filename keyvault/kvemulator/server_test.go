@@ -397,8 +397,19 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "set deleted", method: "PUT", path: "/secrets/gone" + q, body: `{"value":"x"}`, status: 409, code: "Conflict", inner: "ObjectIsDeletedButRecoverable"},
 		{name: "purge active", method: "DELETE", path: "/deletedsecrets/a" + q, status: 404, code: "SecretNotFound"},
 		{name: "recover missing", method: "POST", path: "/deletedsecrets/missing/recover" + q, status: 404, code: "SecretNotFound"},
-		{name: "restore garbage", method: "POST", path: "/secrets/restore" + q, body: `{"value":"AAAA"}`, status: 400, code: "BadParameter"},
-		{name: "restore not base64", method: "POST", path: "/secrets/restore" + q, body: `{"value":"!!"}`, status: 400, code: "BadParameter"},
+		{name: "restore garbage", method: "POST", path: "/secrets/restore" + q, body: `{"value":"AAAA"}`, status: 400, code: "Malformed backup blob"},
+		{name: "restore one byte", method: "POST", path: "/secrets/restore" + q, body: `{"value":"AQ"}`, status: 400, code: "Malformed backup blob"},
+		{name: "restore not base64", method: "POST", path: "/secrets/restore" + q, body: `{"value":"!!"}`, status: 400, code: "Malformed backup blob"},
+		{name: "unknown api-version", method: "GET", path: "/secrets/a/?api-version=1999-01-01", status: 400, code: "BadParameter"},
+		{name: "nonsense api-version", method: "GET", path: "/secrets/a/?api-version=banana", status: 400, code: "BadParameter"},
+		{name: "16 tags", method: "PUT", path: "/secrets/a" + q, body: tagsBody(16, 1, 1), status: 400, code: "BadParameter"},
+		{name: "15 tags", method: "PUT", path: "/secrets/a" + q, body: tagsBody(15, 512, 512), status: 200},
+		{name: "tag name too long", method: "PUT", path: "/secrets/a" + q, body: tagsBody(1, 513, 1), status: 400, code: "BadParameter"},
+		{name: "tag value too long", method: "PUT", path: "/secrets/a" + q, body: tagsBody(1, 1, 513), status: 400, code: "BadParameter"},
+		{name: "update 16 tags", method: "PATCH", path: "/secrets/a/" + q, body: tagsBody(16, 1, 1), status: 400, code: "BadParameter"},
+		{name: "contentType too long", method: "PUT", path: "/secrets/a" + q, body: `{"value":"x","contentType":"` + strings.Repeat("c", 256) + `"}`, status: 400, code: "BadParameter"},
+		{name: "contentType at limit", method: "PUT", path: "/secrets/a" + q, body: `{"value":"x","contentType":"` + strings.Repeat("c", 255) + `"}`, status: 200},
+		{name: "update contentType too long", method: "PATCH", path: "/secrets/a/" + q, body: `{"contentType":"` + strings.Repeat("c", 256) + `"}`, status: 400, code: "BadParameter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -445,6 +456,69 @@ func TestMalformedRequests(t *testing.T) {
 	// still serving
 	status, _, _ := raw(t, srv, "PUT", "/secrets/after"+q, `{"value":"x"}`, true)
 	assert.Equal(t, http.StatusOK, status)
+}
+
+// tagsBody is a set body with n tags whose names and values have the given lengths.
+func tagsBody(n, nameLen, valueLen int) string {
+	tags := map[string]string{}
+	for i := range n {
+		k := fmt.Sprintf("%02d", i)
+		tags[k+strings.Repeat("k", max(nameLen-2, 0))] = strings.Repeat("v", valueLen)
+	}
+	b, _ := json.Marshal(map[string]any{"value": "x", "tags": tags})
+	return string(b)
+}
+
+// TestAPIVersions accepts every version the SDKs send and refuses others with
+// Key Vault's message.
+func TestAPIVersions(t *testing.T) {
+	srv := newServer(t, nil)
+	for _, v := range []string{"2026-04-01", "2025-07-01", "7.6", "7.5", "7.4", "7.3", "7.2", "7.1", "7.0", "2016-10-01", "7.6-preview.2"} {
+		status, _, body := raw(t, srv, "GET", "/secrets/missing/?api-version="+v, "", true)
+		assert.Equal(t, http.StatusNotFound, status, "api-version %s: %v", v, body)
+	}
+	status, _, body := raw(t, srv, "GET", "/secrets?api-version=1999-01-01", "", true)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Equal(t, "The specified version (1999-01-01) is not recognized. Consider using the latest supported version (2026-04-01).",
+		body["error"].(map[string]any)["message"])
+	status, _, body = raw(t, srv, "GET", "/secrets?api-version="+strings.Repeat("9", 5000), "", true)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Less(t, len(body["error"].(map[string]any)["message"].(string)), 200, "the echoed version is bounded")
+}
+
+// TestMalformedBackupMessage is what the JS SDK's "Malformed Backup Bytes" test asserts.
+func TestMalformedBackupMessage(t *testing.T) {
+	srv := newServer(t, nil)
+	status, _, body := raw(t, srv, "POST", "/secrets/restore?api-version=7.6", `{"value":"AQ"}`, true)
+	assert.Equal(t, http.StatusBadRequest, status)
+	e := body["error"].(map[string]any)
+	assert.Equal(t, "Malformed backup blob", e["code"])
+	assert.Equal(t, "Backup blob contains invalid or corrupt version.", e["message"])
+}
+
+// TestMethodOverride serves a POST with X-HTTP-REQUEST as the method it names.
+func TestMethodOverride(t *testing.T) {
+	srv := newServer(t, nil)
+	const q = "?api-version=2026-04-01"
+	do := func(override, path, body string) int {
+		req, err := http.NewRequest("POST", strings.TrimSuffix(srv.VaultURL(), "/")+path+q, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+srv.Token())
+		req.Header.Set("X-HTTP-REQUEST", override)
+		resp, err := srv.HTTPClient().Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, do("PUT", "/secrets/ov", `{"value":"v"}`))
+	assert.Equal(t, http.StatusOK, do("patch", "/secrets/ov/", `{"contentType":"text/plain"}`))
+	status, _, body := raw(t, srv, "GET", "/secrets/ov/"+q, "", true)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "text/plain", body["contentType"])
+	assert.Equal(t, http.StatusOK, do("DELETE", "/secrets/ov", ""))
+	assert.Equal(t, http.StatusNoContent, do("DELETE", "/deletedsecrets/ov", ""))
+	assert.Equal(t, http.StatusMethodNotAllowed, do("GET", "/secrets/ov", ""), "only DELETE, PATCH and PUT override")
 }
 
 func TestAcceptAnyToken(t *testing.T) {
