@@ -9,7 +9,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/go-azureml/secrets/internal/flight"
 )
@@ -23,7 +22,7 @@ const RefreshMargin = 5 * time.Minute
 type cache struct {
 	fetch func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error)
 	now   func() time.Time
-	group singleflight.Group
+	group flight.Group[azcore.AccessToken]
 
 	mu     sync.Mutex
 	tokens map[string]azcore.AccessToken
@@ -63,7 +62,7 @@ func (c *cache) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (
 	} else {
 		key += "|claims:" + opts.Claims
 	}
-	return flight.Do(ctx, &c.group, key, func() (azcore.AccessToken, error) {
+	return c.group.Do(ctx, key, func(ctx context.Context) (azcore.AccessToken, error) {
 		tok, err := c.fetch(ctx, opts)
 		if err == nil {
 			c.mu.Lock()

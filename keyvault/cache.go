@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"iter"
 	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-azureml/secrets/internal/flight"
 )
 
 // Cache defaults.
@@ -65,6 +68,9 @@ type CacheOptions struct {
 	// stale value is served because a refresh failed; err is that failure.
 	// It never receives the value.
 	OnStale func(name string, err error)
+	// Clock is the time source of entry lifetimes; nil means the real
+	// clock. Keyvault's Options.Clock fills it.
+	Clock Clock
 }
 
 // Clock is the time source of a Keyvault's cache and retries, injectable so
@@ -93,6 +99,245 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// CacheStore is the cache layer: a Store that keeps the latest version of
+// each secret read through it in memory (see CacheOptions) and shares one
+// request among the goroutines that read one name at once, in any letter
+// case, each bounded by its own context. keyvault.New puts it over the
+// retry layer; it can also be used alone. With CacheOptions.Disabled it
+// caches nothing but still shares requests. Like RetryStore it has every
+// optional ability; one the store beneath lacks returns an error wrapping
+// errors.ErrUnsupported.
+type CacheStore struct {
+	next  Store
+	c     *cache // nil when disabled
+	clock Clock
+	group flight.Group[Secret]
+}
+
+var _ Store = (*CacheStore)(nil)
+
+// NewCacheStore returns the cache layer over next. opts nil means defaults.
+func NewCacheStore(next Store, opts *CacheOptions) *CacheStore {
+	var co CacheOptions
+	if opts != nil {
+		co = *opts
+	}
+	clock := co.Clock
+	if clock == nil {
+		clock = realClock{}
+	}
+	_, real := clock.(realClock)
+	return &CacheStore{next: next, c: newCache(&co, real), clock: clock}
+}
+
+// Unwrap returns the Store beneath.
+func (s *CacheStore) Unwrap() Store { return s.next }
+
+// String names the store beneath; it never shows a cached value.
+func (s *CacheStore) String() string { return storeString(s.next) }
+
+// hit returns the fresh cached latest version of name, without a request or
+// an allocation.
+func (s *CacheStore) hit(name string) (Secret, bool) {
+	if s.c == nil {
+		return Secret{}, false
+	}
+	if e := s.c.get(name); e != nil && s.c.fresh(e, s.clock) {
+		return e.secret, true
+	}
+	return Secret{}, false
+}
+
+// GetSecret returns the latest version from the cache when it holds a fresh
+// one, else from the store beneath (one request per name at a time); a
+// stale entry is served when the refresh is throttled or the vault is
+// unavailable. A named version is always read from the store beneath.
+func (s *CacheStore) GetSecret(ctx context.Context, name, version string) (Secret, error) {
+	if version != "" {
+		return s.next.GetSecret(ctx, name, version)
+	}
+	if err := ctx.Err(); err != nil {
+		return Secret{}, err
+	}
+	c := s.c
+	var old *cacheEntry
+	if c != nil {
+		old = c.get(name)
+		if old != nil && c.fresh(old, s.clock) {
+			return old.secret.clone(), nil
+		}
+	}
+	key := NameKey(name)
+	fctx := ctx
+	if old != nil {
+		// A stale value is at hand: serve it at once if the vault is
+		// throttling rather than keep this caller waiting on retries.
+		fctx = withoutRetries(ctx)
+	}
+	sec, err := s.fetchShared(fctx, key, name)
+	if err == nil {
+		return sec.clone(), nil // the cache and the other sharers hold it too
+	}
+	if c != nil {
+		switch {
+		case old != nil && serveStale(err) && ctx.Err() == nil:
+			wait := max(retryAfterOf(err), staleRecheck)
+			now := s.clock.Now()
+			c.postpone(key, old, now, now.Add(wait))
+			if c.onStale != nil {
+				c.onStale(name, wrap(ctx, "get secret", name, err))
+			}
+			return old.secret.clone(), nil
+		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermission):
+			c.drop(key)
+		}
+	}
+	return Secret{}, err
+}
+
+// Refresh reads the latest version of name from the store beneath, whatever
+// the cache holds, and caches it. A failure leaves the cache as it was, but
+// for ErrNotFound and ErrPermission, which drop the entry.
+func (s *CacheStore) Refresh(ctx context.Context, name string) (Secret, error) {
+	key := NameKey(name)
+	s.group.Forget(key)
+	sec, err := s.fetchShared(ctx, key, name)
+	if err != nil && (errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermission)) {
+		s.forget(name)
+	}
+	return sec.clone(), err
+}
+
+// Invalidate drops the named secrets from the cache, or every cached secret
+// when no name is given, so that the next read of each asks the store.
+func (s *CacheStore) Invalidate(names ...string) {
+	if s.c != nil && len(names) == 0 {
+		s.c.drop()
+		return
+	}
+	s.forget(names...)
+}
+
+// fetchShared reads the latest version of name from the store beneath,
+// sharing one request among all the goroutines that ask for key at once.
+func (s *CacheStore) fetchShared(ctx context.Context, key, name string) (Secret, error) {
+	return s.group.Do(ctx, key, func(ctx context.Context) (Secret, error) {
+		var writes uint64
+		if s.c != nil {
+			writes = s.c.writes.Load()
+		}
+		sec, err := s.next.GetSecret(ctx, name, "")
+		if err != nil {
+			return Secret{}, err
+		}
+		if s.c != nil {
+			s.c.put(key, sec, s.clock.Now(), writes)
+		}
+		return sec, nil
+	})
+}
+
+// forget drops the cached entry of each name and lets the next read start a
+// new request rather than join one begun before.
+func (s *CacheStore) forget(names ...string) {
+	keys := make([]string, len(names))
+	for i, n := range names {
+		keys[i] = NameKey(n)
+		s.group.Forget(keys[i])
+	}
+	if s.c != nil && len(keys) > 0 {
+		s.c.drop(keys...)
+	}
+}
+
+// SetSecret stores a new version and caches it: an enabled version with no
+// time bounds becomes the cached value; anything else, failures included,
+// drops the entry.
+func (s *CacheStore) SetSecret(ctx context.Context, name, value string, opts *SetSecretOptions) (Properties, error) {
+	p, err := s.next.SetSecret(ctx, name, value, opts)
+	key := NameKey(name)
+	if s.c != nil && err == nil && opts.IsEnabled() && (opts == nil || opts.Expires.IsZero() && opts.NotBefore.IsZero()) {
+		s.c.set(key, Secret{Properties: p.Clone(), Value: NewValue(value)}, s.clock.Now())
+		s.group.Forget(key)
+	} else {
+		s.forget(name)
+	}
+	return p, err
+}
+
+// DeleteSecret deletes the secret and drops it from the cache.
+func (s *CacheStore) DeleteSecret(ctx context.Context, name string) error {
+	err := s.next.DeleteSecret(ctx, name)
+	s.forget(name)
+	return err
+}
+
+// ListSecrets lists through the store beneath; listings are not cached.
+func (s *CacheStore) ListSecrets(ctx context.Context) iter.Seq2[Properties, error] {
+	return s.next.ListSecrets(ctx)
+}
+
+// ListSecretVersions lists through the store beneath.
+func (s *CacheStore) ListSecretVersions(ctx context.Context, name string) iter.Seq2[Properties, error] {
+	vl, ok := s.next.(VersionLister)
+	if !ok {
+		return errSeq[Properties](unsupportedErr(s.next))
+	}
+	return vl.ListSecretVersions(ctx, name)
+}
+
+// ListDeletedSecrets lists through the store beneath.
+func (s *CacheStore) ListDeletedSecrets(ctx context.Context) iter.Seq2[DeletedSecret, error] {
+	dl, ok := s.next.(DeletedLister)
+	if !ok {
+		return errSeq[DeletedSecret](unsupportedErr(s.next))
+	}
+	return dl.ListDeletedSecrets(ctx)
+}
+
+// UpdateSecretProperties updates through the store beneath and drops the
+// cached entry.
+func (s *CacheStore) UpdateSecretProperties(ctx context.Context, name, version string, opts *UpdateSecretPropertiesOptions) (Properties, error) {
+	pu, ok := s.next.(PropertiesUpdater)
+	if !ok {
+		return Properties{}, unsupportedErr(s.next)
+	}
+	p, err := pu.UpdateSecretProperties(ctx, name, version, opts)
+	s.forget(name)
+	return p, err
+}
+
+// RecoverDeletedSecret recovers through the store beneath and drops the
+// cached entry.
+func (s *CacheStore) RecoverDeletedSecret(ctx context.Context, name string) (Properties, error) {
+	r, ok := s.next.(Recoverer)
+	if !ok {
+		return Properties{}, unsupportedErr(s.next)
+	}
+	p, err := r.RecoverDeletedSecret(ctx, name)
+	s.forget(name)
+	return p, err
+}
+
+// PurgeDeletedSecret purges through the store beneath and drops the cached
+// entry.
+func (s *CacheStore) PurgeDeletedSecret(ctx context.Context, name string) error {
+	p, ok := s.next.(Purger)
+	if !ok {
+		return unsupportedErr(s.next)
+	}
+	err := p.PurgeDeletedSecret(ctx, name)
+	s.forget(name)
+	return err
+}
+
+// clone copies what a caller could change (the tags map); the Value is
+// immutable.
+func (s Secret) clone() Secret {
+	s.Properties = s.Properties.Clone()
+	return s
 }
 
 // cacheEntry is immutable once in the cache, but for expired: updates

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -385,45 +386,52 @@ func TestCacheMaxEntries(t *testing.T) {
 func TestConcurrentReadsShareOneRequest(t *testing.T) {
 	for _, cached := range []bool{true, false} {
 		t.Run(fmt.Sprint("cache=", cached), func(t *testing.T) {
-			st := newScriptStore(t, map[string]string{"a": "1"})
-			st.gate = make(chan struct{})
-			kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: !cached}})
-			var wg sync.WaitGroup
-			errs := make(chan error, 50)
-			for i := range 50 {
-				wg.Go(func() {
-					n := "a"
-					if i%2 == 1 {
-						n = "A"
-					}
-					v, err := kv.GetSecret(t.Context(), n)
-					if err == nil && v != "1" {
-						err = errors.New("wrong value")
-					}
-					errs <- err
-				})
-			}
-			require.Eventually(t, func() bool { return st.gets.Load() == 1 }, 5*time.Second, time.Millisecond)
-			time.Sleep(20 * time.Millisecond) // let the other readers pile up behind the first
-			close(st.gate)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				require.NoError(t, err)
-			}
-			assert.EqualValues(t, 1, st.gets.Load())
+			synctest.Test(t, func(t *testing.T) {
+				st := newScriptStore(t, map[string]string{"a": "1"})
+				st.gate = make(chan struct{})
+				kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: !cached}})
+				var wg sync.WaitGroup
+				errs := make(chan error, 50)
+				for i := range 50 {
+					wg.Go(func() {
+						n := "a"
+						if i%2 == 1 {
+							n = "A"
+						}
+						v, err := kv.GetSecret(t.Context(), n)
+						if err == nil && v != "1" {
+							err = errors.New("wrong value")
+						}
+						errs <- err
+					})
+				}
+				synctest.Wait() // the other readers are waiting behind the first
+				assert.EqualValues(t, 1, st.gets.Load())
+				close(st.gate)
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					require.NoError(t, err)
+				}
+				assert.EqualValues(t, 1, st.gets.Load())
+			})
 		})
 	}
 }
 
 func TestSharedReadSurvivesItsStarterLeaving(t *testing.T) {
+	synctest.Test(t, testSharedReadSurvivesItsStarterLeaving)
+}
+
+func testSharedReadSurvivesItsStarterLeaving(t *testing.T) {
 	st := newScriptStore(t, map[string]string{"a": "1"})
 	st.gate = make(chan struct{})
 	kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}})
 	ctx1, cancel1 := context.WithCancel(t.Context())
 	done1 := make(chan error, 1)
 	go func() { _, err := kv.GetSecret(ctx1, "a"); done1 <- err }()
-	require.Eventually(t, func() bool { return st.gets.Load() == 1 }, 5*time.Second, time.Millisecond)
+	synctest.Wait()
+	require.EqualValues(t, 1, st.gets.Load())
 	done2 := make(chan error, 1)
 	go func() {
 		v, err := kv.GetSecret(t.Context(), "a")
@@ -432,7 +440,7 @@ func TestSharedReadSurvivesItsStarterLeaving(t *testing.T) {
 		}
 		done2 <- err
 	}()
-	time.Sleep(10 * time.Millisecond) // the second reader joins the first's request
+	synctest.Wait() // the second reader has joined the first's request
 	cancel1()
 	require.ErrorIs(t, <-done1, context.Canceled)
 	close(st.gate)
@@ -569,24 +577,4 @@ func TestRateLimiter(t *testing.T) {
 	_, err = kv.GetSecret(ctx, "b")
 	require.Error(t, err, "the limiter holds the second request past the deadline")
 	assert.EqualValues(t, 1, st.gets.Load())
-}
-
-func TestColdStartSendsOneRequestFirst(t *testing.T) {
-	secrets := map[string]string{}
-	var names []string
-	for i := range 10 {
-		n := fmt.Sprintf("s%d", i)
-		secrets[n], names = n, append(names, n)
-	}
-	st := newScriptStore(t, secrets)
-	st.gate = make(chan struct{})
-	kv := keyvault.New(st, nil)
-	done := make(chan error, 1)
-	go func() { _, err := kv.GetSecrets(t.Context(), names); done <- err }()
-	require.Eventually(t, func() bool { return st.gets.Load() == 1 }, 5*time.Second, time.Millisecond)
-	time.Sleep(20 * time.Millisecond)
-	assert.EqualValues(t, 1, st.gets.Load(), "until the vault has answered once (and so the token is cached), requests wait")
-	close(st.gate)
-	require.NoError(t, <-done)
-	assert.EqualValues(t, 10, st.gets.Load())
 }

@@ -33,44 +33,66 @@
 // NameFromEnv and EnvFromName map between secret names and environment
 // variable names.
 //
+// # The request path
+//
+// New composes the policies as layers over the store, each a Store of its
+// own with one job, so that each can be tested alone and passes the
+// conformance suite: the cache with its request sharing (CacheStore) over
+// the retries and rate limit (RetryStore) over the store. The Keyvault
+// itself keeps names, values, batches and error wrapping. azurevault's
+// Store adds the last piece, its warm-up gate, where the client it protects
+// lives.
+//
 // # Caching
 //
 // A Keyvault keeps the latest version of each secret it reads in memory, for
 // DefaultCacheTTL (5 min) by default. Each entry's lifetime is shortened at
 // random by up to 10% (DefaultCacheJitter), so nodes that read together do
 // not refresh together. A cache hit makes no request and allocates nothing.
-// Concurrent reads of one name, in any letter case, share a single request.
-// When a refresh is throttled (ErrThrottled) or the vault is unavailable
-// (ErrUnavailable), the last good value is served and CacheOptions.OnStale
-// is called; the refresh is tried again no sooner than the vault's
-// Retry-After, and at least 10 s later. ErrNotFound and ErrPermission drop
-// the entry. SetSecret(s) store the new value in the cache; deletes,
-// property updates, recover and purge drop it. Invalidate and Refresh
-// control the cache by hand; CacheOptions bound its size
-// (DefaultCacheMaxEntries) or turn it off. Cached values are never shown by
-// fmt, logs or String.
+// Concurrent reads of one name, in any letter case, share a single request,
+// and each reader waits no longer than its own context. When a refresh is
+// throttled (ErrThrottled) or the vault is unavailable (ErrUnavailable), the
+// last good value is served and CacheOptions.OnStale is called; the refresh
+// is tried again no sooner than the vault's Retry-After, and at least 10 s
+// later. ErrNotFound and ErrPermission drop the entry. SetSecret(s) store the
+// new value in the cache; deletes, property updates, recover and purge drop
+// it. Invalidate and Refresh control the cache by hand; CacheOptions bound
+// its size (DefaultCacheMaxEntries) or turn it off. Cached values are never
+// shown by fmt, logs or String.
 //
 // # Retries and rate limits
 //
-// A request the vault throttles (HTTP 429) is retried after its Retry-After
-// plus up to 5% jitter, even when that exceeds azcore's MaxRetryDelay, with
-// one wait capped at RetryOptions.MaxDelay (DefaultRetryMaxDelay, 60 s). A
-// 429 without Retry-After backs off exponentially with full jitter from
+// Exactly one layer retries: RetryStore (azurevault turns azcore's retries
+// off). It classifies before retrying. ErrThrottled (429) is retried for
+// every operation, after its Retry-After plus up to 5% jitter (one wait is
+// capped at RetryOptions.MaxDelay, DefaultRetryMaxDelay, 60 s), or without
+// one after an exponential backoff with full jitter from
 // DefaultRetryBaseDelay (250 ms), capped at DefaultRetryMaxBackoff (16 s).
-// Reads are also retried on ErrUnavailable; writes only on 429, since the
-// vault did not act on them. A call gives up, returning an error that still
-// wraps the sentinel, when its context ends, when the next wait would pass
-// the context's deadline (at once, not at the deadline), when
-// RetryOptions.Budget (DefaultRetryBudget, 2 min) is spent, or after
-// MaxAttempts. Options.RateLimiter (golang.org/x/time/rate) caps a process's
-// request rate and can be shared between Keyvaults. A new Keyvault sends its
-// first request alone, so that one token is fetched per process however
-// large the first batch.
+// ErrUnavailable (5xx, a dropped connection) is retried for reads and
+// listings only, since the vault may have acted on a write, and never when
+// IsRetryable says retrying cannot help (a refused connection to a loopback
+// emulator fails at once with what to do). Permanent answers (400, 401/403,
+// 404, 409, ErrBadResponse: a challenge for another resource or a body that
+// is not a secret) cost exactly one request. A call gives up, returning an
+// error that still wraps the sentinel, when the next wait would pass the
+// context's deadline (at once, not at the deadline), when RetryOptions.Budget
+// (DefaultRetryBudget, 2 min) is spent, or after MaxAttempts; it returns the
+// context's own error when the context ends first. RetryOptions.OnRetry is
+// called for every retry, so the requests a vault sees for a call are the
+// retries it reported plus one. Options.RateLimiter (golang.org/x/time/rate)
+// caps a process's request rate and can be shared between Keyvaults.
+//
+// # Panics
+//
+// A panic in a Store, a credential or a callback reaches the goroutine that
+// called the Keyvault, batch calls included, where its recover can see it;
+// other goroutines that were sharing the panicking request get an error.
 //
 // # Errors
 //
 // Errors wrap the sentinels ErrNotFound, ErrInvalidName, ErrInvalidValue,
-// ErrPermission, ErrDisabled, ErrThrottled, ErrConflict and ErrUnavailable;
+// ErrPermission, ErrDisabled, ErrThrottled, ErrConflict, ErrUnavailable and
+// ErrBadResponse;
 // match them with errors.Is. Errors from Azure keep the *azcore.ResponseError
 // reachable with errors.As. Context errors come back unchanged. Messages are
 // short and name the secret, never its value:

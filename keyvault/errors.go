@@ -32,6 +32,12 @@ var (
 	// ErrUnavailable: the vault failed or could not be reached (HTTP 5xx or
 	// a transport error). Worth retrying later.
 	ErrUnavailable = errors.New("vault unavailable")
+	// ErrBadResponse: the vault answered, but not with anything this client
+	// can use: an authentication challenge for another resource than the
+	// vault's, or a success whose body is not what the operation returns.
+	// It is never retried; check the vault URL (and, for a proxy or
+	// emulator, what answers there).
+	ErrBadResponse = errors.New("unusable answer from the vault")
 )
 
 // Error is the error Keyvault methods return for one secret: the operation,
@@ -76,6 +82,12 @@ type ServiceError struct {
 	// RetryAfter is how long the service asked the caller to wait (its
 	// Retry-After header), or 0 when it did not say.
 	RetryAfter time.Duration
+	// Permanent says that retrying cannot help although the kind may be
+	// ErrUnavailable: a refused connection to a loopback emulator, a
+	// certificate the client does not trust. See IsRetryable.
+	Permanent bool
+	// Hint, when set, says what to do; it is appended to the message.
+	Hint string
 }
 
 // Error names the kind and the service's code, e.g. "not found (404
@@ -95,10 +107,16 @@ func (e *ServiceError) Error() string {
 	case e.Code != "":
 		fmt.Fprintf(&b, " (%s)", e.Code)
 	}
-	if e.StatusCode == 0 && e.Err != nil {
-		// A transport error: its text names the host, never a value.
+	if e.StatusCode == 0 && e.Err != nil && !slices.Contains(e.Kinds, ErrBadResponse) {
+		// A transport error: its text names the host, never a value. (The
+		// text of an unusable answer can be the server's: not shown.)
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
+	}
+	if e.Hint != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Hint)
+		b.WriteString(")")
 	}
 	return b.String()
 }

@@ -36,20 +36,16 @@ func (e *faultEnv) waits() []time.Duration {
 }
 
 // newFaultEnv starts an emulator holding secrets and returns a Keyvault over
-// it. azcoreRetries false turns azcore's own retries off, so that only
-// Keyvault's loop retries. The goroutine check runs after the server is
-// closed.
-func newFaultEnv(t *testing.T, secrets map[string]string, azcoreRetries bool, opts *keyvault.Options) *faultEnv {
+// it, both with the options users get by default (azurevault leaves every
+// retry to the Keyvault's retry layer). The goroutine check runs after the
+// server is closed.
+func newFaultEnv(t *testing.T, secrets map[string]string, opts *keyvault.Options) *faultEnv {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	e := &faultEnv{srv: keyvaulttest.NewServer(nil)}
 	t.Cleanup(e.srv.Close)
-	co := e.srv.ClientOptions()
-	if !azcoreRetries {
-		co.Retry.MaxRetries = -1
-	}
-	st, err := azurevault.New(e.srv.VaultURL(), e.srv.Credential(), &azurevault.Options{ClientOptions: co})
+	st, err := azurevault.New(e.srv.VaultURL(), e.srv.Credential(), &azurevault.Options{ClientOptions: e.srv.ClientOptions()})
 	require.NoError(t, err)
 	if opts == nil {
 		opts = &keyvault.Options{}
@@ -82,7 +78,7 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 
 func TestFaultThrottledWithRetryAfter(t *testing.T) {
 	secrets := map[string]string{"a": "1", "b": "2", "c": "3", "d": "4"}
-	e := newFaultEnv(t, secrets, false, nil)
+	e := newFaultEnv(t, secrets, nil)
 	e.srv.SetThrottle(2, time.Second)
 	start := time.Now()
 	got, err := e.kv.GetSecrets(ctxTimeout(t, 10*time.Second), []string{"a", "b", "c", "d"})
@@ -100,7 +96,7 @@ func TestFaultThrottledWithRetryAfter(t *testing.T) {
 func TestFaultThrottledRetryAfterPastAzcoreMaxRetryDelay(t *testing.T) {
 	// azcore on its own gives up when Retry-After exceeds its MaxRetryDelay;
 	// Keyvault waits it out (up to RetryOptions.MaxDelay).
-	e := newFaultEnv(t, map[string]string{"a": "1", "b": "2"}, true, nil)
+	e := newFaultEnv(t, map[string]string{"a": "1", "b": "2"}, nil)
 	_, err := e.kv.GetSecret(t.Context(), "a") // warm: token and connection
 	require.NoError(t, err)
 	e.srv.SetThrottle(1, time.Second)
@@ -115,7 +111,7 @@ func TestFaultThrottledRetryAfterPastAzcoreMaxRetryDelay(t *testing.T) {
 }
 
 func TestFaultThrottledWithoutRetryAfter(t *testing.T) {
-	e := newFaultEnv(t, map[string]string{"a": "1"}, false, nil)
+	e := newFaultEnv(t, map[string]string{"a": "1"}, nil)
 	e.srv.FailNext(3, http.StatusTooManyRequests) // injected 429s carry no Retry-After
 	start := time.Now()
 	v, err := e.kv.GetSecret(ctxTimeout(t, 10*time.Second), "a")
@@ -133,7 +129,7 @@ func TestFaultThrottledPastTheDeadline(t *testing.T) {
 	// With azcore's own 429 retries on, azcore would sleep out a Retry-After
 	// up to its MaxRetryDelay and return only a context error at the
 	// deadline; Keyvault's loop says "throttled" at once.
-	e := newFaultEnv(t, map[string]string{"a": "1", "b": "2"}, false, nil)
+	e := newFaultEnv(t, map[string]string{"a": "1", "b": "2"}, nil)
 	_, err := e.kv.GetSecret(t.Context(), "a")
 	require.NoError(t, err)
 	e.srv.SetThrottle(1, time.Minute) // Retry-After: the rest of the minute
@@ -152,7 +148,7 @@ func TestFaultThrottledPastTheDeadline(t *testing.T) {
 
 func TestFaultUnavailable(t *testing.T) {
 	t.Run("read retried by Keyvault", func(t *testing.T) {
-		e := newFaultEnv(t, map[string]string{"a": "1"}, false, nil)
+		e := newFaultEnv(t, map[string]string{"a": "1"}, nil)
 		e.srv.FailNext(2, http.StatusServiceUnavailable)
 		v, err := e.kv.GetSecret(ctxTimeout(t, 10*time.Second), "a")
 		require.NoError(t, err)
@@ -160,22 +156,16 @@ func TestFaultUnavailable(t *testing.T) {
 		assert.Len(t, e.waits(), 2)
 	})
 	t.Run("write not repeated by Keyvault", func(t *testing.T) {
-		e := newFaultEnv(t, nil, false, nil)
+		e := newFaultEnv(t, nil, nil)
 		e.srv.FailNext(1, http.StatusServiceUnavailable)
 		_, err := e.kv.SetSecret(ctxTimeout(t, 10*time.Second), "a", "1", nil)
 		require.ErrorIs(t, err, keyvault.ErrUnavailable)
 		assert.Equal(t, "set secret a: vault unavailable (503 ServiceUnavailable)", err.Error())
 	})
-	t.Run("write retried by azcore", func(t *testing.T) {
-		e := newFaultEnv(t, nil, true, nil)
-		e.srv.FailNext(1, http.StatusServiceUnavailable)
-		_, err := e.kv.SetSecret(ctxTimeout(t, 10*time.Second), "a", "1", nil)
-		require.NoError(t, err)
-	})
 	t.Run("stale value served while unavailable", func(t *testing.T) {
 		var stale []string
 		clk := newFakeClock() // expiry on an injected clock: no race with a timer
-		e := newFaultEnv(t, map[string]string{"a": "1"}, false, &keyvault.Options{Clock: clk, Cache: &keyvault.CacheOptions{
+		e := newFaultEnv(t, map[string]string{"a": "1"}, &keyvault.Options{Clock: clk, Cache: &keyvault.CacheOptions{
 			TTL:     time.Millisecond,
 			Jitter:  -1,
 			OnStale: func(name string, err error) { stale = append(stale, name) },
@@ -193,7 +183,7 @@ func TestFaultUnavailable(t *testing.T) {
 
 func TestFaultDroppedConnection(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
-		e := newFaultEnv(t, map[string]string{"a": "1"}, false, nil)
+		e := newFaultEnv(t, map[string]string{"a": "1"}, nil)
 		e.srv.DropNext(2)
 		v, err := e.kv.GetSecret(ctxTimeout(t, 10*time.Second), "a")
 		require.NoError(t, err)
@@ -201,7 +191,7 @@ func TestFaultDroppedConnection(t *testing.T) {
 		assert.Equal(t, 2, e.srv.Stats().Dropped)
 	})
 	t.Run("write", func(t *testing.T) {
-		e := newFaultEnv(t, nil, false, nil)
+		e := newFaultEnv(t, nil, nil)
 		e.srv.DropNext(1)
 		_, err := e.kv.SetSecret(ctxTimeout(t, 10*time.Second), "a", "1", nil)
 		require.ErrorIs(t, err, keyvault.ErrUnavailable, "a dropped write may or may not have happened: typed, not repeated")
@@ -210,7 +200,7 @@ func TestFaultDroppedConnection(t *testing.T) {
 }
 
 func TestFaultSlowServer(t *testing.T) {
-	e := newFaultEnv(t, map[string]string{"a": "1"}, true, nil)
+	e := newFaultEnv(t, map[string]string{"a": "1"}, nil)
 	e.srv.SetLatency(5 * time.Second)
 	for _, tc := range []struct {
 		name string
@@ -233,7 +223,7 @@ func TestFaultSlowServer(t *testing.T) {
 
 func TestFaultTruncatedBody(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
-		e := newFaultEnv(t, map[string]string{"a": "1"}, false, nil)
+		e := newFaultEnv(t, map[string]string{"a": "1"}, nil)
 		e.srv.TruncateNext(1)
 		v, err := e.kv.GetSecret(ctxTimeout(t, 10*time.Second), "a")
 		require.NoError(t, err)
@@ -241,7 +231,7 @@ func TestFaultTruncatedBody(t *testing.T) {
 		assert.Equal(t, 1, e.srv.Stats().Truncated)
 	})
 	t.Run("write", func(t *testing.T) {
-		e := newFaultEnv(t, nil, false, nil)
+		e := newFaultEnv(t, nil, nil)
 		e.srv.TruncateNext(1)
 		_, err := e.kv.SetSecret(ctxTimeout(t, 10*time.Second), "a", "1", nil)
 		require.ErrorIs(t, err, keyvault.ErrUnavailable)
@@ -252,7 +242,7 @@ func TestFaultTruncatedBody(t *testing.T) {
 }
 
 func TestFaultCanceledWhileWaiting(t *testing.T) {
-	e := newFaultEnv(t, map[string]string{"a": "1"}, false, nil)
+	e := newFaultEnv(t, map[string]string{"a": "1"}, nil)
 	e.srv.FailNext(100, http.StatusTooManyRequests)
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -273,7 +263,7 @@ func TestFaultStaleWhileThrottled(t *testing.T) {
 	// Retry-After (here a minute, within its MaxRetryDelay).
 	var stale []error
 	clk := newFakeClock() // expiry on an injected clock: no race with a timer
-	e := newFaultEnv(t, map[string]string{"a": "1"}, false, &keyvault.Options{Clock: clk, Cache: &keyvault.CacheOptions{
+	e := newFaultEnv(t, map[string]string{"a": "1"}, &keyvault.Options{Clock: clk, Cache: &keyvault.CacheOptions{
 		TTL:     time.Millisecond,
 		Jitter:  -1,
 		OnStale: func(_ string, err error) { stale = append(stale, err) },

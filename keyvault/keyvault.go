@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
 	"github.com/go-azureml/secrets/internal/flight"
@@ -46,51 +45,60 @@ type Options struct {
 
 // Keyvault is the portable API over a Store, shaped like azureml-core's
 // Keyvault class: SetSecret(s), GetSecret(s), ListSecrets, DeleteSecret(s).
-// It does the shared work once for every store: name and value checks before
-// any request, error classification and wrapping, bounded-concurrency
-// batches, an in-memory cache of values (see CacheOptions), one request per
-// name however many goroutines read it at once, retries of throttled
-// requests (see RetryOptions) and an optional rate limit. It is safe for
-// concurrent use. Printing it shows the store, never a cached value.
+// It checks names and values before any request, wraps errors, runs batches
+// with bounded concurrency and keeps values in Value. The policies of the
+// request path are layers New composes over the store, each with one job:
+// the cache with its request sharing (CacheStore) over the retries and rate
+// limit (RetryStore). It is safe for concurrent use. Printing it shows the
+// store, never a cached value.
 type Keyvault struct {
-	store   Store
-	opts    Options
-	cache   *cache // nil when disabled
-	retry   RetryOptions
-	limiter *rate.Limiter
-	clock   Clock
-	sf      singleflight.Group
-
-	warm    atomic.Bool   // the store has answered once (see first)
-	warming chan struct{} // holds cold calls to one at a time
+	base  Store       // the store given to New: its abilities
+	top   Store       // the layered path every request takes
+	cache *CacheStore // the cache layer (caching may be off in it)
+	opts  Options
 }
 
-// New returns a Keyvault over store. opts nil means defaults.
+// New returns a Keyvault over store: the cache layer over the retry layer
+// over store. opts nil means defaults.
 func New(store Store, opts *Options) *Keyvault {
-	kv := &Keyvault{store: store, warming: make(chan struct{}, 1)}
+	kv := &Keyvault{base: store}
 	if opts != nil {
 		kv.opts = *opts
 	}
 	if kv.opts.Concurrency <= 0 {
 		kv.opts.Concurrency = DefaultConcurrency
 	}
-	kv.retry = kv.opts.Retry.withDefaults()
-	kv.limiter = kv.opts.RateLimiter
-	kv.clock = kv.opts.Clock
-	if kv.clock == nil {
-		kv.clock = realClock{}
+	ro := RetryOptions{}
+	if kv.opts.Retry != nil {
+		ro = *kv.opts.Retry
 	}
-	_, real := kv.clock.(realClock)
-	kv.cache = newCache(kv.opts.Cache, real)
+	if ro.RateLimiter == nil {
+		ro.RateLimiter = kv.opts.RateLimiter
+	}
+	if ro.Clock == nil {
+		ro.Clock = kv.opts.Clock
+	}
+	co := CacheOptions{}
+	if kv.opts.Cache != nil {
+		co = *kv.opts.Cache
+	}
+	if co.Clock == nil {
+		co.Clock = kv.opts.Clock
+	}
+	kv.cache = NewCacheStore(NewRetryStore(store, &ro), &co)
+	kv.top = kv.cache
 	return kv
 }
 
 // String describes the Keyvault by its store; it never shows a value.
-func (kv *Keyvault) String() string {
-	if s, ok := kv.store.(fmt.Stringer); ok {
-		return "keyvault.Keyvault(" + s.String() + ")"
+func (kv *Keyvault) String() string { return "keyvault.Keyvault(" + storeString(kv.base) + ")" }
+
+// storeString names a store by its String method, or its type.
+func storeString(s Store) string {
+	if st, ok := s.(fmt.Stringer); ok {
+		return st.String()
 	}
-	return fmt.Sprintf("keyvault.Keyvault(%T)", kv.store)
+	return fmt.Sprintf("%T", s)
 }
 
 // GoString is String, for %#v.
@@ -100,8 +108,9 @@ func (kv *Keyvault) GoString() string { return kv.String() }
 // included) walks into the cache.
 func (kv *Keyvault) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(kv.String())) }
 
-// Store returns the Store the Keyvault works over.
-func (kv *Keyvault) Store() Store { return kv.store }
+// Store returns the Store the Keyvault works over (the one given to New,
+// without the layers).
+func (kv *Keyvault) Store() Store { return kv.base }
 
 // SetSecret stores value as a new version of the named secret and returns the
 // new version's properties. The name and the value's size are checked before
@@ -114,47 +123,11 @@ func (kv *Keyvault) SetSecret(ctx context.Context, name, value string, opts *Set
 	if err := ValidateValue(value); err != nil {
 		return Properties{}, &Error{Op: op, Name: name, Err: err}
 	}
-	p, err := kv.setOne(ctx, name, value, opts.Clone())
+	p, err := kv.top.SetSecret(ctx, name, value, opts.Clone())
 	if err != nil {
 		return Properties{}, wrap(ctx, op, name, err)
 	}
 	return p, nil
-}
-
-// setOne stores a value (retrying when throttled) and updates the cache: an
-// enabled version with no time bounds becomes the cached value; anything
-// else, failures included, drops the entry.
-func (kv *Keyvault) setOne(ctx context.Context, name, value string, opts *SetSecretOptions) (Properties, error) {
-	var p Properties
-	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
-		var err error
-		p, err = kv.store.SetSecret(ctx, name, value, opts)
-		return err
-	})
-	if kv.cache != nil {
-		key := NameKey(name)
-		if err == nil && opts.IsEnabled() && (opts == nil || opts.Expires.IsZero() && opts.NotBefore.IsZero()) {
-			kv.cache.set(key, Secret{Properties: p.Clone(), Value: NewValue(value)}, kv.clock.Now())
-		} else {
-			kv.cache.drop(key)
-		}
-		kv.sf.Forget(key)
-	}
-	return p, err
-}
-
-// forget drops the cached entry of each name and lets the next read start a
-// new request rather than join one begun before.
-func (kv *Keyvault) forget(names ...string) {
-	if kv.cache == nil {
-		return
-	}
-	keys := make([]string, len(names))
-	for i, n := range names {
-		keys[i] = NameKey(n)
-		kv.sf.Forget(keys[i])
-	}
-	kv.cache.drop(keys...)
 }
 
 // SetSecrets stores each name/value pair, concurrently with the Keyvault's
@@ -168,7 +141,7 @@ func (kv *Keyvault) SetSecrets(ctx context.Context, secrets map[string]string) e
 		return err
 	}
 	return kv.batch(ctx, op, names, func(ctx context.Context, name string) error {
-		_, err := kv.setOne(ctx, name, secrets[name], nil)
+		_, err := kv.top.SetSecret(ctx, name, secrets[name], nil)
 		return wrap(ctx, "set secret", name, err)
 	})
 }
@@ -177,10 +150,8 @@ func (kv *Keyvault) SetSecrets(ctx context.Context, secrets map[string]string) e
 // from the cache when it holds a fresh one (see CacheOptions). A missing
 // secret is an error wrapping ErrNotFound, never "".
 func (kv *Keyvault) GetSecret(ctx context.Context, name string) (string, error) {
-	if c := kv.cache; c != nil {
-		if e := c.get(name); e != nil && c.fresh(e, kv.clock) {
-			return e.secret.Value.Reveal(), nil
-		}
+	if s, ok := kv.cache.hit(name); ok {
+		return s.Value.Reveal(), nil
 	}
 	s, err := kv.getLatest(ctx, name)
 	if err != nil {
@@ -196,22 +167,12 @@ func (kv *Keyvault) GetSecret(ctx context.Context, name string) (string, error) 
 func (kv *Keyvault) GetSecretVersion(ctx context.Context, name, version string) (Secret, error) {
 	const op = "get secret"
 	if version == "" {
-		s, err := kv.getLatest(ctx, name)
-		if err != nil {
-			return Secret{}, err
-		}
-		s.Properties = s.Properties.Clone()
-		return s, nil
+		return kv.getLatest(ctx, name) // the cache layer returns a copy
 	}
 	if err := ValidateName(name); err != nil {
 		return Secret{}, &Error{Op: op, Name: name, Err: err}
 	}
-	var s Secret
-	err := kv.do(ctx, name, retryReads, func(ctx context.Context) error {
-		var err error
-		s, err = kv.store.GetSecret(ctx, name, version)
-		return err
-	})
+	s, err := kv.top.GetSecret(ctx, name, version)
 	if err != nil {
 		return Secret{}, wrap(ctx, op, name, err)
 	}
@@ -220,16 +181,7 @@ func (kv *Keyvault) GetSecretVersion(ctx context.Context, name, version string) 
 
 // Invalidate drops the named secrets from the cache, or every cached secret
 // when no name is given, so that the next read of each asks the store.
-func (kv *Keyvault) Invalidate(names ...string) {
-	if kv.cache == nil {
-		return
-	}
-	if len(names) == 0 {
-		kv.cache.drop()
-		return
-	}
-	kv.forget(names...)
-}
+func (kv *Keyvault) Invalidate(names ...string) { kv.cache.Invalidate(names...) }
 
 // Refresh reads the latest version of the named secret from the store,
 // whatever the cache holds, caches it and returns its value. Unlike a read
@@ -240,86 +192,22 @@ func (kv *Keyvault) Refresh(ctx context.Context, name string) (string, error) {
 	if err := ValidateName(name); err != nil {
 		return "", &Error{Op: op, Name: name, Err: err}
 	}
-	key := NameKey(name)
-	kv.sf.Forget(key)
-	s, err := kv.fetchShared(ctx, key, name, retryReads)
+	s, err := kv.cache.Refresh(ctx, name)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermission) {
-			kv.forget(name)
-		}
 		return "", wrap(ctx, op, name, err)
 	}
 	return s.Value.Reveal(), nil
 }
 
-// getLatest returns the latest version of name: from the cache when fresh,
-// else from the store through fetchShared; a stale entry is served when the
-// refresh is throttled or the vault is unavailable.
+// getLatest returns the latest version of name through the layers.
 func (kv *Keyvault) getLatest(ctx context.Context, name string) (Secret, error) {
 	const op = "get secret"
 	if err := ValidateName(name); err != nil {
 		return Secret{}, &Error{Op: op, Name: name, Err: err}
 	}
-	c := kv.cache
-	var old *cacheEntry
-	if c != nil {
-		old = c.get(name)
-		if old != nil && c.fresh(old, kv.clock) {
-			return old.secret, nil
-		}
-	}
-	key := NameKey(name)
-	mode := retryReads
-	if old != nil {
-		// A stale value is at hand: serve it at once if the vault is
-		// throttling rather than keep this caller waiting on retries.
-		mode = retryNone
-	}
-	s, err := kv.fetchShared(ctx, key, name, mode)
-	if err == nil {
-		return s, nil
-	}
-	if c != nil {
-		switch {
-		case old != nil && serveStale(err) && ctx.Err() == nil:
-			wait := max(retryAfterOf(err), staleRecheck)
-			now := kv.clock.Now()
-			c.postpone(key, old, now, now.Add(wait))
-			if c.onStale != nil {
-				c.onStale(name, wrap(ctx, op, name, err))
-			}
-			return old.secret, nil
-		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermission):
-			c.drop(key)
-		}
-	}
-	return Secret{}, wrap(ctx, op, name, err)
-}
-
-// fetchShared reads the latest version of name from the store, sharing one
-// request among all the goroutines that ask for the same key at once. A
-// caller that joined a request whose starter gave up (its context ended)
-// starts another rather than fail with someone else's context error.
-func (kv *Keyvault) fetchShared(ctx context.Context, key, name string, mode retryMode) (Secret, error) {
-	return flight.Do(ctx, &kv.sf, key, func() (Secret, error) { return kv.fetch(ctx, key, name, mode) })
-}
-
-func (kv *Keyvault) fetch(ctx context.Context, key, name string, mode retryMode) (Secret, error) {
-	var writes uint64
-	if kv.cache != nil {
-		writes = kv.cache.writes.Load()
-	}
-	var s Secret
-	err := kv.do(ctx, name, mode, func(ctx context.Context) error {
-		var err error
-		s, err = kv.store.GetSecret(ctx, name, "")
-		return err
-	})
+	s, err := kv.top.GetSecret(ctx, name, "")
 	if err != nil {
-		return Secret{}, err
-	}
-	if kv.cache != nil {
-		kv.cache.put(key, s, kv.clock.Now(), writes)
+		return Secret{}, wrap(ctx, op, name, err)
 	}
 	return s, nil
 }
@@ -346,12 +234,10 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 			bad[n] = &Error{Op: "get secret", Name: n, Err: err}
 			continue
 		}
-		if kv.cache != nil {
-			// Fresh cache hits need no goroutine.
-			if e := kv.cache.get(n); e != nil && kv.cache.fresh(e, kv.clock) {
-				out[n] = e.secret.Value.Reveal()
-				continue
-			}
+		// Fresh cache hits need no goroutine.
+		if s, ok := kv.cache.hit(n); ok {
+			out[n] = s.Value.Reveal()
+			continue
 		}
 		k := NameKey(n)
 		if _, ok := byKey[k]; !ok {
@@ -394,7 +280,7 @@ func (kv *Keyvault) GetSecrets(ctx context.Context, names []string) (map[string]
 // ListSecrets returns the properties of every secret, sorted by name. It
 // never returns values (azureml-core's list_secrets returns names only).
 func (kv *Keyvault) ListSecrets(ctx context.Context) ([]Properties, error) {
-	out, err := collect(ctx, kv, "", kv.store.ListSecrets)
+	out, err := collect(ctx, kv.top.ListSecrets)
 	if err != nil {
 		return out, wrap(ctx, "list secrets", "", err)
 	}
@@ -402,21 +288,17 @@ func (kv *Keyvault) ListSecrets(ctx context.Context) ([]Properties, error) {
 	return out, nil
 }
 
-// collect gathers a listing, starting it over when the vault throttles or
-// fails midway (retries as for reads).
-func collect[T any](ctx context.Context, kv *Keyvault, name string, list func(context.Context) iter.Seq2[T, error]) ([]T, error) {
+// collect gathers a listing (the retry layer starts it over when it fails
+// midway).
+func collect[T any](ctx context.Context, list func(context.Context) iter.Seq2[T, error]) ([]T, error) {
 	var out []T
-	err := kv.do(ctx, name, retryReads, func(ctx context.Context) error {
-		out = out[:0]
-		for p, err := range list(ctx) {
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
+	for p, err := range list(ctx) {
+		if err != nil {
+			return out[:0], err
 		}
-		return nil
-	})
-	return out, err
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // DeleteSecret deletes the named secret with all its versions. A missing
@@ -426,11 +308,7 @@ func (kv *Keyvault) DeleteSecret(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return &Error{Op: op, Name: name, Err: err}
 	}
-	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
-		return kv.store.DeleteSecret(ctx, name)
-	})
-	kv.forget(name)
-	return wrap(ctx, op, name, err)
+	return wrap(ctx, op, name, kv.top.DeleteSecret(ctx, name))
 }
 
 // DeleteSecrets deletes each named secret, concurrently with the Keyvault's
@@ -462,12 +340,11 @@ func (kv *Keyvault) ListSecretVersions(ctx context.Context, name string) ([]Prop
 	if err := ValidateName(name); err != nil {
 		return nil, &Error{Op: op, Name: name, Err: err}
 	}
-	vl, ok := kv.store.(VersionLister)
-	if !ok {
-		return nil, unsupported(op, name, kv.store)
+	if _, ok := kv.base.(VersionLister); !ok {
+		return nil, unsupported(op, name, kv.base)
 	}
-	out, err := collect(ctx, kv, name, func(ctx context.Context) iter.Seq2[Properties, error] {
-		return vl.ListSecretVersions(ctx, name)
+	out, err := collect(ctx, func(ctx context.Context) iter.Seq2[Properties, error] {
+		return kv.top.(VersionLister).ListSecretVersions(ctx, name)
 	})
 	if err != nil {
 		return out, wrap(ctx, op, name, err)
@@ -484,20 +361,13 @@ func (kv *Keyvault) UpdateSecretProperties(ctx context.Context, name, version st
 	if err := ValidateName(name); err != nil {
 		return Properties{}, &Error{Op: op, Name: name, Err: err}
 	}
-	pu, ok := kv.store.(PropertiesUpdater)
-	if !ok {
-		return Properties{}, unsupported(op, name, kv.store)
+	if _, ok := kv.base.(PropertiesUpdater); !ok {
+		return Properties{}, unsupported(op, name, kv.base)
 	}
 	if opts == nil {
 		opts = &UpdateSecretPropertiesOptions{}
 	}
-	var p Properties
-	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
-		var err error
-		p, err = pu.UpdateSecretProperties(ctx, name, version, opts)
-		return err
-	})
-	kv.forget(name)
+	p, err := kv.top.(PropertiesUpdater).UpdateSecretProperties(ctx, name, version, opts)
 	return p, wrap(ctx, op, name, err)
 }
 
@@ -505,11 +375,10 @@ func (kv *Keyvault) UpdateSecretProperties(ctx context.Context, name, version st
 // or purged. It needs a store that implements DeletedLister.
 func (kv *Keyvault) ListDeletedSecrets(ctx context.Context) ([]DeletedSecret, error) {
 	const op = "list deleted secrets"
-	dl, ok := kv.store.(DeletedLister)
-	if !ok {
-		return nil, unsupported(op, "", kv.store)
+	if _, ok := kv.base.(DeletedLister); !ok {
+		return nil, unsupported(op, "", kv.base)
 	}
-	out, err := collect(ctx, kv, "", dl.ListDeletedSecrets)
+	out, err := collect(ctx, kv.top.(DeletedLister).ListDeletedSecrets)
 	if err != nil {
 		return out, wrap(ctx, op, "", err)
 	}
@@ -524,17 +393,10 @@ func (kv *Keyvault) RecoverSecret(ctx context.Context, name string) (Properties,
 	if err := ValidateName(name); err != nil {
 		return Properties{}, &Error{Op: op, Name: name, Err: err}
 	}
-	r, ok := kv.store.(Recoverer)
-	if !ok {
-		return Properties{}, unsupported(op, name, kv.store)
+	if _, ok := kv.base.(Recoverer); !ok {
+		return Properties{}, unsupported(op, name, kv.base)
 	}
-	var p Properties
-	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
-		var err error
-		p, err = r.RecoverDeletedSecret(ctx, name)
-		return err
-	})
-	kv.forget(name)
+	p, err := kv.top.(Recoverer).RecoverDeletedSecret(ctx, name)
 	return p, wrap(ctx, op, name, err)
 }
 
@@ -545,19 +407,18 @@ func (kv *Keyvault) PurgeSecret(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return &Error{Op: op, Name: name, Err: err}
 	}
-	p, ok := kv.store.(Purger)
-	if !ok {
-		return unsupported(op, name, kv.store)
+	if _, ok := kv.base.(Purger); !ok {
+		return unsupported(op, name, kv.base)
 	}
-	err := kv.do(ctx, name, retryThrottled, func(ctx context.Context) error {
-		return p.PurgeDeletedSecret(ctx, name)
-	})
-	kv.forget(name)
-	return wrap(ctx, op, name, err)
+	return wrap(ctx, op, name, kv.top.(Purger).PurgeDeletedSecret(ctx, name))
 }
 
 func unsupported(op, name string, s Store) error {
-	return &Error{Op: op, Name: name, Err: fmt.Errorf("%w: store %T cannot do this", errors.ErrUnsupported, s)}
+	return &Error{Op: op, Name: name, Err: unsupportedErr(s)}
+}
+
+func unsupportedErr(s Store) error {
+	return fmt.Errorf("%w: store %T cannot do this", errors.ErrUnsupported, s)
 }
 
 // checkBatch validates every name (and, for a set, every value) of a batch
@@ -602,12 +463,21 @@ func (kv *Keyvault) batch(ctx context.Context, op string, items []string, fn fun
 		failed = map[string]error{}
 		g      errgroup.Group
 	)
+	// A panic in a batch goroutine (a Store's, a credential's, a
+	// callback's) is carried to the caller's goroutine and raised there
+	// once the batch is done, so the caller's recover can see it.
+	var panicked atomic.Pointer[panicValue]
 	g.SetLimit(min(kv.opts.Concurrency, len(items)))
 	for _, it := range items {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || panicked.Load() != nil {
 			break
 		}
 		g.Go(func() error {
+			defer func() {
+				if r := recover(); r != nil {
+					panicked.CompareAndSwap(nil, &panicValue{r})
+				}
+			}()
 			if err := fn(ctx, it); err != nil {
 				mu.Lock()
 				failed[it] = err
@@ -617,6 +487,9 @@ func (kv *Keyvault) batch(ctx context.Context, op string, items []string, fn fun
 		})
 	}
 	_ = g.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(p.v)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -625,6 +498,8 @@ func (kv *Keyvault) batch(ctx context.Context, op string, items []string, fn fun
 	}
 	return &BatchError{Op: op, Failed: failed, Total: len(items)}
 }
+
+type panicValue struct{ v any }
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -117,6 +118,10 @@ func TestGetSecretsBadNamesAndFailures(t *testing.T) {
 }
 
 func TestGetSecretsIsConcurrent(t *testing.T) {
+	synctest.Test(t, testGetSecretsIsConcurrent)
+}
+
+func testGetSecretsIsConcurrent(t *testing.T) {
 	values := map[string]string{}
 	var names []string
 	for i := range 64 {
@@ -126,10 +131,12 @@ func TestGetSecretsIsConcurrent(t *testing.T) {
 	}
 	kv, fs := newKV(t, nil, values)
 	fs.delay = 20 * time.Millisecond
+	start := time.Now()
 	got, err := kv.GetSecrets(t.Context(), names)
 	require.NoError(t, err)
 	assert.Len(t, got, 64)
-	assert.Greater(t, fs.peak.Load(), int64(8), "requests must overlap, not go one by one")
+	assert.EqualValues(t, 64, fs.peak.Load(), "requests overlap, not one by one")
+	assert.Equal(t, 20*time.Millisecond, time.Since(start), "64 names, one round trip")
 
 	one := keyvault.New(fs, &keyvault.Options{Concurrency: 1})
 	fs.peak.Store(0)

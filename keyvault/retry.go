@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Retry defaults.
@@ -26,20 +29,32 @@ const (
 	DefaultRetryBudget = 2 * time.Minute
 )
 
-// RetryOptions configure how a Keyvault retries a request the vault
-// throttled (ErrThrottled, HTTP 429) or, for reads only, could not serve
-// (ErrUnavailable: 5xx or a transport error). A nil *RetryOptions in Options
-// means the defaults.
+// RetryOptions configure the retry layer (RetryStore), the one layer of the
+// request path that retries: azurevault turns azcore's own retries off, so a
+// request the vault sees is either a first attempt or a retry reported to
+// OnRetry. A nil *RetryOptions in Options means the defaults.
+//
+// What is retried:
+//
+//   - ErrThrottled (HTTP 429), for every operation: the vault did not act.
+//   - ErrUnavailable (HTTP 5xx, a dropped connection, a truncated answer),
+//     for reads and listings only (a write the vault may have acted on is
+//     not repeated), unless the error says retrying cannot help
+//     (IsRetryable is false: a refused connection to a loopback emulator, a
+//     certificate the client does not trust).
+//   - Nothing else: 400, 401/403, 404, 409, an authentication challenge for
+//     another resource and an answer that is not a secret (ErrBadResponse)
+//     are final, so they cost exactly one request.
 //
 // A throttled request is retried after the vault's Retry-After (plus up to
-// 5% jitter, so that nodes told the same wait do not return in lockstep), even when that is longer than azcore's own MaxRetryDelay, up to
-// MaxDelay per wait. Without a Retry-After the wait is exponential with full
-// jitter: a random time in [0, BaseDelay×2^n), n counting earlier retries,
-// capped at MaxBackoff. A call gives up, returning the last error (which
-// still wraps ErrThrottled or ErrUnavailable), when its context ends, when
-// the next wait would outlast the context's deadline or the Budget, or after
-// MaxAttempts. Writes (SetSecret, DeleteSecret, ...) are retried only when
-// throttled, since the vault did not act on them.
+// 5% jitter, so that nodes told the same wait do not return in lockstep), up
+// to MaxDelay per wait. Otherwise the wait is exponential with full jitter: a
+// random time in [0, BaseDelay×2^n), n counting earlier retries, capped at
+// MaxBackoff. A call gives up, returning the last error (which still wraps
+// ErrThrottled or ErrUnavailable) rather than a context error, as soon as the
+// next wait would outlast the context's deadline or the Budget, or after
+// MaxAttempts; it returns the context's error if the context ends while it
+// waits or while a request is in flight.
 type RetryOptions struct {
 	// Disabled turns retries off: every call makes one attempt.
 	Disabled bool
@@ -61,8 +76,17 @@ type RetryOptions struct {
 	MaxDelay time.Duration
 	// OnRetry, when set, is called before each wait with the secret's name
 	// ("" for whole-vault calls), the error that caused the retry and the
-	// wait. It is for metrics and logs; the error never holds a value.
+	// wait. It is called for every retry of every class, so the requests a
+	// vault sees for one call are the retries reported here plus one. It is
+	// for metrics and logs; the error never holds a value. A panic in it
+	// reaches the goroutine that made the call.
 	OnRetry func(name string, err error, wait time.Duration)
+	// RateLimiter, when set, is waited on before every attempt. Keyvault's
+	// Options.RateLimiter fills it.
+	RateLimiter *rate.Limiter
+	// Clock is the time source of the waits; nil means the real clock.
+	// Keyvault's Options.Clock fills it.
+	Clock Clock
 }
 
 func (o *RetryOptions) withDefaults() RetryOptions {
@@ -81,6 +105,9 @@ func (o *RetryOptions) withDefaults() RetryOptions {
 	}
 	if r.MaxDelay <= 0 {
 		r.MaxDelay = DefaultRetryMaxDelay
+	}
+	if r.Clock == nil {
+		r.Clock = realClock{}
 	}
 	return r
 }
@@ -107,6 +134,17 @@ func retryAfterOf(err error) time.Duration {
 	return 0
 }
 
+// IsRetryable reports whether a later attempt of the request that failed
+// with err could succeed: err wraps ErrThrottled or ErrUnavailable, and no
+// *ServiceError in it says it is Permanent.
+func IsRetryable(err error) bool {
+	if err == nil || !errors.Is(err, ErrThrottled) && !errors.Is(err, ErrUnavailable) {
+		return false
+	}
+	var se *ServiceError
+	return !errors.As(err, &se) || !se.Permanent
+}
+
 // attemptsError reports how many attempts a call made before it gave up; it
 // wraps the last error so errors.Is and errors.As see through it.
 type attemptsError struct {
@@ -125,30 +163,201 @@ type retryMode int
 
 const (
 	retryNone      retryMode = iota // one attempt
-	retryThrottled                  // writes: only ErrThrottled, which the vault did not act on
-	retryReads                      // reads: ErrThrottled and ErrUnavailable
+	retryThrottled                  // only ErrThrottled: the vault did not act
+	retryAll                        // ErrThrottled and ErrUnavailable
 )
 
-// do runs call with the Keyvault's rate limiter and retries. name is the
-// secret's (for OnRetry).
-func (kv *Keyvault) do(ctx context.Context, name string, mode retryMode, call func(context.Context) error) error {
+// noRetryKey marks a context whose call should make one attempt: the cache
+// layer uses it when it has a stale value to serve instead of waiting.
+type noRetryKey struct{}
+
+func withoutRetries(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noRetryKey{}, true)
+}
+
+// RetryStore is the retry layer: a Store that retries throttled and failed
+// requests of the Store beneath it (see RetryOptions) and waits on the
+// optional rate limiter before each attempt. keyvault.New puts it under the
+// cache; it can also be used alone. It has every optional ability
+// (VersionLister, Recoverer, ...); one the store beneath lacks returns an
+// error wrapping errors.ErrUnsupported.
+type RetryStore struct {
+	next Store
+	opts RetryOptions
+}
+
+var _ Store = (*RetryStore)(nil)
+
+// NewRetryStore returns the retry layer over next. opts nil means defaults.
+func NewRetryStore(next Store, opts *RetryOptions) *RetryStore {
+	return &RetryStore{next: next, opts: opts.withDefaults()}
+}
+
+// Unwrap returns the Store beneath.
+func (s *RetryStore) Unwrap() Store { return s.next }
+
+// String names the store beneath.
+func (s *RetryStore) String() string { return storeString(s.next) }
+
+// GetSecret gets a version of a secret, retrying ErrThrottled and
+// ErrUnavailable.
+func (s *RetryStore) GetSecret(ctx context.Context, name, version string) (Secret, error) {
+	var out Secret
+	err := s.do(ctx, name, retryAll, func(ctx context.Context) error {
+		var err error
+		out, err = s.next.GetSecret(ctx, name, version)
+		return err
+	})
+	return out, err
+}
+
+// SetSecret sets a secret, retrying ErrThrottled only: after a 5xx or a
+// dropped connection the vault may have acted, and a repeated write would
+// be a second version.
+func (s *RetryStore) SetSecret(ctx context.Context, name, value string, opts *SetSecretOptions) (Properties, error) {
+	var out Properties
+	err := s.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		var err error
+		out, err = s.next.SetSecret(ctx, name, value, opts)
+		return err
+	})
+	return out, err
+}
+
+// DeleteSecret deletes a secret, retrying ErrThrottled only: after a 5xx
+// the vault may have acted.
+func (s *RetryStore) DeleteSecret(ctx context.Context, name string) error {
+	return s.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		return s.next.DeleteSecret(ctx, name)
+	})
+}
+
+// ListSecrets lists the secrets; a listing that fails midway is started
+// over (and the sequence yields nothing until it is whole).
+func (s *RetryStore) ListSecrets(ctx context.Context) iter.Seq2[Properties, error] {
+	return retryList(ctx, s, "", s.next.ListSecrets)
+}
+
+// ListSecretVersions lists a secret's versions, as ListSecrets does.
+func (s *RetryStore) ListSecretVersions(ctx context.Context, name string) iter.Seq2[Properties, error] {
+	vl, ok := s.next.(VersionLister)
+	if !ok {
+		return errSeq[Properties](unsupportedErr(s.next))
+	}
+	return retryList(ctx, s, name, func(ctx context.Context) iter.Seq2[Properties, error] {
+		return vl.ListSecretVersions(ctx, name)
+	})
+}
+
+// ListDeletedSecrets lists deleted secrets, as ListSecrets does.
+func (s *RetryStore) ListDeletedSecrets(ctx context.Context) iter.Seq2[DeletedSecret, error] {
+	dl, ok := s.next.(DeletedLister)
+	if !ok {
+		return errSeq[DeletedSecret](unsupportedErr(s.next))
+	}
+	return retryList(ctx, s, "", dl.ListDeletedSecrets)
+}
+
+// UpdateSecretProperties updates a version's metadata, retrying
+// ErrThrottled only.
+func (s *RetryStore) UpdateSecretProperties(ctx context.Context, name, version string, opts *UpdateSecretPropertiesOptions) (Properties, error) {
+	pu, ok := s.next.(PropertiesUpdater)
+	if !ok {
+		return Properties{}, unsupportedErr(s.next)
+	}
+	var out Properties
+	err := s.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		var err error
+		out, err = pu.UpdateSecretProperties(ctx, name, version, opts)
+		return err
+	})
+	return out, err
+}
+
+// RecoverDeletedSecret recovers a deleted secret, retrying ErrThrottled only.
+func (s *RetryStore) RecoverDeletedSecret(ctx context.Context, name string) (Properties, error) {
+	r, ok := s.next.(Recoverer)
+	if !ok {
+		return Properties{}, unsupportedErr(s.next)
+	}
+	var out Properties
+	err := s.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		var err error
+		out, err = r.RecoverDeletedSecret(ctx, name)
+		return err
+	})
+	return out, err
+}
+
+// PurgeDeletedSecret purges a deleted secret, retrying ErrThrottled only.
+func (s *RetryStore) PurgeDeletedSecret(ctx context.Context, name string) error {
+	p, ok := s.next.(Purger)
+	if !ok {
+		return unsupportedErr(s.next)
+	}
+	return s.do(ctx, name, retryThrottled, func(ctx context.Context) error {
+		return p.PurgeDeletedSecret(ctx, name)
+	})
+}
+
+// retryList collects a whole listing with retries, then yields it.
+func retryList[T any](ctx context.Context, s *RetryStore, name string, list func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var out []T
+		err := s.do(ctx, name, retryAll, func(ctx context.Context) error {
+			out = out[:0]
+			for p, err := range list(ctx) {
+				if err != nil {
+					return err
+				}
+				out = append(out, p)
+			}
+			return nil
+		})
+		if err != nil {
+			var zero T
+			yield(zero, err)
+			return
+		}
+		for _, p := range out {
+			if !yield(p, nil) {
+				return
+			}
+		}
+	}
+}
+
+func errSeq[T any](err error) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		yield(zero, err)
+	}
+}
+
+// do runs call with the rate limiter and retries. name is the secret's (for
+// OnRetry).
+func (s *RetryStore) do(ctx context.Context, name string, mode retryMode, call func(context.Context) error) error {
+	r := &s.opts
+	if r.Disabled || ctx.Value(noRetryKey{}) != nil {
+		mode = retryNone
+	}
 	var start time.Time
 	for attempt := 1; ; attempt++ {
-		if kv.limiter != nil {
-			if err := kv.limiter.Wait(ctx); err != nil {
+		if r.RateLimiter != nil {
+			if err := r.RateLimiter.Wait(ctx); err != nil {
 				if ce := ctx.Err(); ce != nil {
 					return ce
 				}
 				return err
 			}
 		}
-		err := kv.first(ctx, call)
+		err := call(ctx)
 		if err == nil {
 			return nil
 		}
-		retryable := mode != retryNone && errors.Is(err, ErrThrottled) ||
-			mode == retryReads && errors.Is(err, ErrUnavailable)
-		if !retryable || kv.retry.Disabled || ctx.Err() != nil {
+		retryable := IsRetryable(err) &&
+			(mode == retryAll || mode == retryThrottled && errors.Is(err, ErrThrottled))
+		if !retryable || ctx.Err() != nil {
 			return err
 		}
 		giveUp := func() error {
@@ -157,15 +366,15 @@ func (kv *Keyvault) do(ctx context.Context, name string, mode retryMode, call fu
 			}
 			return &attemptsError{err: err, attempts: attempt}
 		}
-		if kv.retry.MaxAttempts > 0 && attempt >= kv.retry.MaxAttempts {
+		if r.MaxAttempts > 0 && attempt >= r.MaxAttempts {
 			return giveUp()
 		}
-		now := kv.clock.Now()
+		now := r.Clock.Now()
 		if attempt == 1 {
 			start = now
 		}
-		d := kv.retry.delay(attempt-1, retryAfterOf(err))
-		if kv.retry.Budget > 0 && now.Add(d).Sub(start) > kv.retry.Budget {
+		d := r.delay(attempt-1, retryAfterOf(err))
+		if r.Budget > 0 && now.Add(d).Sub(start) > r.Budget {
 			return giveUp()
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
@@ -173,38 +382,11 @@ func (kv *Keyvault) do(ctx context.Context, name string, mode retryMode, call fu
 			// rather than when the deadline comes.
 			return giveUp()
 		}
-		if kv.retry.OnRetry != nil {
-			kv.retry.OnRetry(name, err, d)
+		if r.OnRetry != nil {
+			r.OnRetry(name, err, d)
 		}
-		if serr := kv.clock.Sleep(ctx, d); serr != nil {
+		if serr := r.Clock.Sleep(ctx, d); serr != nil {
 			return serr
 		}
 	}
-}
-
-// first runs call, but while the Keyvault has had no answer from its store
-// yet, one call at a time: the first request to a vault is answered with an
-// authentication challenge, and azcore fetches a token for every request
-// that meets one, so a cold batch of 64 would fetch 64 tokens. Holding the
-// others back until the first answer costs one round trip once per Keyvault
-// and keeps it to one token request per process.
-func (kv *Keyvault) first(ctx context.Context, call func(context.Context) error) error {
-	if kv.warm.Load() {
-		return call(ctx)
-	}
-	select {
-	case kv.warming <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if kv.warm.Load() { // someone else's call warmed it while we waited
-		<-kv.warming
-		return call(ctx)
-	}
-	defer func() { <-kv.warming }()
-	err := call(ctx)
-	if err == nil || !isContextError(err) {
-		kv.warm.Store(true)
-	}
-	return err
 }

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -223,30 +222,41 @@ func (r *Run) vaultFor(ctx context.Context, vaultURL string) (*keyvault.Keyvault
 	}
 	host := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(vaultURL, "https://"), "/"))
 	r.vaultsMu.Lock()
-	defer r.vaultsMu.Unlock()
-	if kv, ok := r.vaults[host]; ok {
+	kv, ok := r.vaults[host]
+	r.vaultsMu.Unlock()
+	if ok {
 		return kv, nil
 	}
-	var (
-		kv  *keyvault.Keyvault
-		err error
-	)
-	if r.opts.OpenVault != nil {
-		kv, err = r.opts.OpenVault(ctx, vaultURL)
-		if err == nil && kv == nil {
-			err = fmt.Errorf("Options.OpenVault returned no vault for %s", vaultURL)
+	// Opening may be slow (Options.OpenVault is the caller's code): no lock
+	// is held across it, concurrent callers for one host share one open,
+	// and each waits no longer than its own context.
+	return r.vaultOpens.Do(ctx, host, func(ctx context.Context) (*keyvault.Keyvault, error) {
+		r.vaultsMu.Lock()
+		kv, ok := r.vaults[host]
+		r.vaultsMu.Unlock()
+		if ok {
+			return kv, nil
 		}
-	} else {
-		kv, err = r.openVaultURL(vaultURL)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open vault %s: %w", vaultURL, err)
-	}
-	if r.vaults == nil {
-		r.vaults = map[string]*keyvault.Keyvault{}
-	}
-	r.vaults[host] = kv
-	return kv, nil
+		var err error
+		if r.opts.OpenVault != nil {
+			kv, err = r.opts.OpenVault(ctx, vaultURL)
+			if err == nil && kv == nil {
+				err = fmt.Errorf("the program's own vault opener returned no vault for %s", vaultURL)
+			}
+		} else {
+			kv, err = r.openVaultURL(vaultURL)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open vault %s: %w", vaultURL, err)
+		}
+		r.vaultsMu.Lock()
+		if r.vaults == nil {
+			r.vaults = map[string]*keyvault.Keyvault{}
+		}
+		r.vaults[host] = kv
+		r.vaultsMu.Unlock()
+		return kv, nil
+	})
 }
 
 func sameVault(a, b string) bool {
@@ -255,12 +265,6 @@ func sameVault(a, b string) bool {
 		return strings.TrimSuffix(s, ":443")
 	}
 	return norm(a) == norm(b)
-}
-
-type connResult struct {
-	once sync.Once
-	conn *workspace.Connection
-	err  error
 }
 
 // connection fetches a workspace connection once per run.
@@ -273,30 +277,36 @@ func (r *Run) connection(ctx context.Context, name string) (*workspace.Connectio
 		return nil, fmt.Errorf("connection %s: %w: the run is offline with no workspace config; add one (workspace.WriteConfig, or download config.json from Azure ML studio)", name, ErrNoWorkspace)
 	}
 	r.connsMu.Lock()
-	if r.conns == nil {
-		r.conns = map[string]*connResult{}
-	}
-	cr, ok := r.conns[name]
-	if !ok {
-		cr = &connResult{}
-		r.conns[name] = cr
-	}
+	c, ok := r.conns[name]
 	r.connsMu.Unlock()
-	cr.once.Do(func() {
-		cr.conn, cr.err = src.ListConnectionSecrets(ctx, name)
-		if cr.err == nil && cr.conn == nil {
-			cr.err = fmt.Errorf("connection %s: %w", name, keyvault.ErrNotFound)
-		}
-	})
-	if cr.err != nil {
-		// Failures are not kept: a later call tries again.
-		r.connsMu.Lock()
-		if r.conns[name] == cr {
-			delete(r.conns, name)
-		}
-		r.connsMu.Unlock()
+	if ok {
+		return c, nil
 	}
-	return cr.conn, cr.err
+	// One fetch per connection at a time, shared by concurrent callers,
+	// each bounded by its own context; a success is kept for the run,
+	// a failure is not (a later call tries again).
+	return r.connFetches.Do(ctx, name, func(ctx context.Context) (*workspace.Connection, error) {
+		r.connsMu.Lock()
+		c, ok := r.conns[name]
+		r.connsMu.Unlock()
+		if ok {
+			return c, nil
+		}
+		c, err := src.ListConnectionSecrets(ctx, name)
+		if err == nil && c == nil {
+			err = fmt.Errorf("connection %s: %w", name, keyvault.ErrNotFound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.connsMu.Lock()
+		if r.conns == nil {
+			r.conns = map[string]*workspace.Connection{}
+		}
+		r.conns[name] = c
+		r.connsMu.Unlock()
+		return c, nil
+	})
 }
 
 func connectionField(c *workspace.Connection, ref secretref.Ref) (string, error) {

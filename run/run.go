@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/go-azureml/secrets/credential"
+	"github.com/go-azureml/secrets/internal/flight"
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/azurevault"
 	"github.com/go-azureml/secrets/workspace"
@@ -148,11 +149,13 @@ type Run struct {
 	credMu sync.Mutex
 	cred   azcore.TokenCredential
 
-	vaultsMu sync.Mutex
-	vaults   map[string]*keyvault.Keyvault // by vault host
+	vaultsMu   sync.Mutex
+	vaults     map[string]*keyvault.Keyvault // by vault host
+	vaultOpens flight.Group[*keyvault.Keyvault]
 
-	connsMu sync.Mutex
-	conns   map[string]*connResult
+	connsMu     sync.Mutex
+	conns       map[string]*workspace.Connection // fetched, by name
+	connFetches flight.Group[*workspace.Connection]
 }
 
 func (o *Options) getenv(k string) string {

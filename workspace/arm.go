@@ -24,7 +24,6 @@ import (
 
 	"github.com/go-azureml/secrets/internal/safeopts"
 
-	"github.com/go-azureml/secrets/internal/flight"
 )
 
 // APIVersion is the Microsoft.MachineLearningServices api-version of the ARM
@@ -212,7 +211,7 @@ func (w *Workspace) KeyvaultURL(ctx context.Context) (string, error) {
 // ctx ends stops waiting. A flight that failed because its own caller's
 // context ended is run again for a caller still waiting.
 func (w *Workspace) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
-	return flight.Do(ctx, &w.flight, key, func() (any, error) { return fn(ctx) })
+	return w.flight.Do(ctx, key, fn)
 }
 
 func (w *Workspace) armClient() (*arm.Client, error) {

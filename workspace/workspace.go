@@ -6,9 +6,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/go-azureml/secrets/credential"
+	"github.com/go-azureml/secrets/internal/flight"
 	"github.com/go-azureml/secrets/keyvault"
 )
 
@@ -61,7 +61,7 @@ type Workspace struct {
 	arm      *arm.Client
 	vaultURL string
 	kv       *keyvault.Keyvault
-	flight   singleflight.Group
+	flight   flight.Group[any]
 }
 
 // New returns the workspace with the given ids.

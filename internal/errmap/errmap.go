@@ -7,10 +7,13 @@ package errmap
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -49,7 +52,52 @@ func FromAzure(err error) error {
 		}
 		return out
 	}
-	return keyvault.Classify(0, "", err)
+	if code, ok := badAnswer(err); ok {
+		return &keyvault.ServiceError{Kinds: []error{keyvault.ErrBadResponse}, Code: code, Err: err}
+	}
+	out := keyvault.Classify(0, "", err)
+	if untrusted(err) {
+		// A certificate the client does not trust will not be trusted on
+		// the next attempt either.
+		out.Permanent = true
+	}
+	return out
+}
+
+// BadResponse returns the error for an answer that is not what the
+// operation returns: it wraps keyvault.ErrBadResponse, is never retried,
+// and says why in words of this module, not the server's.
+func BadResponse(code, why string) error {
+	return &keyvault.ServiceError{Kinds: []error{keyvault.ErrBadResponse}, Code: code, Hint: why}
+}
+
+// badAnswer recognizes the SDK's errors for an answer that arrived whole
+// but cannot be used: a success body that is not the operation's JSON, and
+// an authentication challenge that is malformed or names another resource
+// than the vault's. azcore and azsecrets report these as plain errors, so
+// their text is all there is to go by. Retrying them cannot help.
+func badAnswer(err error) (code string, ok bool) {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unmarshalling type"):
+		return "MalformedBody", true
+	case strings.Contains(msg, "doesn't match the requested domain"):
+		return "ChallengeForAnotherResource", true
+	case strings.Contains(msg, "WWW-Authenticate"), strings.Contains(msg, "invalid challenge resource"):
+		return "MalformedChallenge", true
+	}
+	return "", false
+}
+
+// untrusted reports whether err is a TLS certificate verification failure.
+func untrusted(err error) bool {
+	var (
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		cve *tls.CertificateVerificationError
+	)
+	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &cve)
 }
 
 // RetryAfter reads a Retry-After header (seconds, or an HTTP date measured

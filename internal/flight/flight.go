@@ -1,38 +1,124 @@
 // Package flight shares one call among the goroutines that ask for the same
-// key at once (golang.org/x/sync/singleflight), with each caller bounded by
-// its own context.
+// key at once, as golang.org/x/sync/singleflight does, with two differences
+// that the request path needs:
+//
+//   - each caller is bounded by its own context: a caller whose context ends
+//     stops waiting at once, and when the call failed only because the
+//     context of the goroutine running it ended, a caller whose context lives
+//     on starts the call again rather than return someone else's
+//     cancellation;
+//   - the call runs on the goroutine of the caller that started it, never on
+//     a goroutine of its own, so a lone request costs no goroutine and a
+//     panic in it reaches that caller's own goroutine (where its recover can
+//     see it). Callers that were sharing the call get a *PanicError instead.
 package flight
 
 import (
 	"context"
 	"errors"
-
-	"golang.org/x/sync/singleflight"
+	"fmt"
+	"sync"
 )
 
-// Do runs fn once for all concurrent callers of key in g and returns its
-// result, or the caller's context error as soon as that context ends. fn runs
-// on the context of the caller that started the flight; when that caller gave
-// up (fn failed with a context error) while this caller's context lives on,
-// Do starts another flight rather than return someone else's cancellation.
-func Do[T any](ctx context.Context, g *singleflight.Group, key string, fn func() (T, error)) (T, error) {
+// Group shares calls by key. The zero Group is ready to use; it must not be
+// copied after first use.
+type Group[T any] struct {
+	mu sync.Mutex
+	m  map[string]*call[T]
+}
+
+type call[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
+}
+
+// PanicError is what the callers sharing a call get when the call panicked.
+// The goroutine that ran the call re-panics with the original value.
+type PanicError struct {
+	// Value is the value the call panicked with.
+	Value any
+}
+
+// Error says that the shared call panicked. It names the panic value's type
+// only: the value itself could hold anything.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("a shared call panicked (%T); the goroutine that ran it re-panicked", e.Value)
+}
+
+var errGoexit = errors.New("a shared call's goroutine exited (runtime.Goexit) before it returned")
+
+// Do runs fn once for all concurrent callers of key and returns its result,
+// or the caller's context error as soon as that context ends. fn runs on the
+// goroutine, and with the context, of the caller that started the call.
+func (g *Group[T]) Do(ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
 	for {
-		ch := g.DoChan(key, func() (any, error) { return fn() })
-		select {
-		case r := <-ch:
-			if r.Err != nil {
-				if ctx.Err() == nil && IsContextError(r.Err) {
-					continue
-				}
-				var zero T
-				return zero, r.Err
-			}
-			return r.Val.(T), nil
-		case <-ctx.Done():
-			var zero T
-			return zero, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return zero, err
 		}
+		g.mu.Lock()
+		if g.m == nil {
+			g.m = map[string]*call[T]{}
+		}
+		if c, ok := g.m[key]; ok {
+			g.mu.Unlock()
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return zero, ctx.Err()
+			}
+			if c.err != nil && IsContextError(c.err) && ctx.Err() == nil {
+				continue // its starter gave up; this caller has not
+			}
+			return c.val, c.err
+		}
+		c := &call[T]{done: make(chan struct{})}
+		g.m[key] = c
+		g.mu.Unlock()
+		g.run(ctx, key, c, fn)
+		return c.val, c.err
 	}
+}
+
+// run calls fn and publishes its result; a panic is published as a
+// *PanicError and then re-raised on this goroutine.
+func (g *Group[T]) run(ctx context.Context, key string, c *call[T], fn func(context.Context) (T, error)) {
+	normal := false
+	defer func() {
+		if normal {
+			return
+		}
+		r := recover()
+		if r == nil { // runtime.Goexit (t.FailNow, say): let it go on
+			c.err = errGoexit
+			g.finish(key, c)
+			return
+		}
+		c.err = &PanicError{Value: r}
+		g.finish(key, c)
+		panic(r)
+	}()
+	c.val, c.err = fn(ctx)
+	normal = true
+	g.finish(key, c)
+}
+
+func (g *Group[T]) finish(key string, c *call[T]) {
+	g.mu.Lock()
+	if g.m[key] == c {
+		delete(g.m, key)
+	}
+	g.mu.Unlock()
+	close(c.done)
+}
+
+// Forget makes the next Do for key start a new call instead of joining one
+// in progress (whose result may be older than a write that just happened).
+func (g *Group[T]) Forget(key string) {
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
 }
 
 // IsContextError reports whether err is, or wraps, context.Canceled or

@@ -6,12 +6,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/go-azureml/secrets/internal/flight"
 )
@@ -19,66 +19,136 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestDoShares(t *testing.T) {
-	var g singleflight.Group
-	var calls atomic.Int64
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 10 {
-		wg.Go(func() {
-			v, err := flight.Do(t.Context(), &g, "k", func() (int, error) {
-				calls.Add(1)
-				<-gate
-				return 7, nil
+	synctest.Test(t, func(t *testing.T) {
+		var g flight.Group[int]
+		var calls atomic.Int64
+		gate := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				v, err := g.Do(t.Context(), "k", func(context.Context) (int, error) {
+					calls.Add(1)
+					<-gate
+					return 7, nil
+				})
+				assert.NoError(t, err)
+				assert.Equal(t, 7, v)
+			})
+		}
+		synctest.Wait() // all ten are waiting: one in fn, nine on it
+		close(gate)
+		wg.Wait()
+		assert.Equal(t, int64(1), calls.Load())
+	})
+}
+
+func TestDoHonoursEachCallersContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g flight.Group[int]
+		release := make(chan struct{})
+		started := make(chan struct{})
+		go func() {
+			_, _ = g.Do(context.Background(), "k", func(context.Context) (int, error) {
+				close(started)
+				<-release
+				return 1, nil
+			})
+		}()
+		<-started
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		t0 := time.Now()
+		_, err := g.Do(ctx, "k", func(context.Context) (int, error) { return 2, nil })
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 100*time.Millisecond, time.Since(t0), "the waiter returns at its own deadline")
+		close(release)
+	})
+}
+
+func TestDoRestartsWhenStarterGaveUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g flight.Group[int]
+		ctx1, cancel1 := context.WithCancel(t.Context())
+		started := make(chan struct{})
+		done1 := make(chan error, 1)
+		go func() {
+			_, err := g.Do(ctx1, "k", func(ctx context.Context) (int, error) {
+				close(started)
+				<-ctx.Done()
+				return 0, ctx.Err()
+			})
+			done1 <- err
+		}()
+		<-started
+		var second atomic.Int64
+		res := make(chan int, 1)
+		go func() {
+			v, err := g.Do(t.Context(), "k", func(context.Context) (int, error) {
+				second.Add(1)
+				return 42, nil
 			})
 			assert.NoError(t, err)
-			assert.Equal(t, 7, v)
-		})
-	}
-	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
-	time.Sleep(10 * time.Millisecond) // let the others join
-	close(gate)
-	wg.Wait()
-	assert.LessOrEqual(t, calls.Load(), int64(2))
+			res <- v
+		}()
+		synctest.Wait()
+		cancel1()
+		assert.ErrorIs(t, <-done1, context.Canceled)
+		assert.Equal(t, 42, <-res, "the waiter whose context lives started its own call")
+		assert.Equal(t, int64(1), second.Load())
+	})
 }
 
-func TestDoRestartsAfterTheStarterGaveUp(t *testing.T) {
-	var g singleflight.Group
-	started := make(chan struct{})
-	starterCtx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, err := flight.Do(starterCtx, &g, "k", func() (int, error) {
-			close(started)
-			<-starterCtx.Done()
-			return 0, starterCtx.Err()
-		})
-		done <- err
-	}()
-	<-started
-	got := make(chan int, 1)
-	go func() {
-		v, err := flight.Do(t.Context(), &g, "k", func() (int, error) { return 9, nil })
-		assert.NoError(t, err)
-		got <- v
-	}()
-	time.Sleep(10 * time.Millisecond) // the second caller joins the first flight
-	cancel()
-	assert.ErrorIs(t, <-done, context.Canceled)
-	assert.Equal(t, 9, <-got, "the second caller starts its own flight instead of failing")
+func TestDoPanicReachesTheCallersGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g flight.Group[int]
+		inFn := make(chan struct{})
+		release := make(chan struct{})
+		waiterErr := make(chan error, 1)
+		recovered := make(chan any, 1)
+		go func() {
+			defer func() { recovered <- recover() }()
+			_, _ = g.Do(t.Context(), "k", func(context.Context) (int, error) {
+				close(inFn)
+				<-release
+				panic("store bug")
+			})
+		}()
+		<-inFn
+		go func() {
+			_, err := g.Do(t.Context(), "k", func(context.Context) (int, error) { return 0, nil })
+			waiterErr <- err
+		}()
+		synctest.Wait()
+		close(release)
+		assert.Equal(t, "store bug", <-recovered, "the starter's own recover sees the panic")
+		var pe *flight.PanicError
+		require.ErrorAs(t, <-waiterErr, &pe)
+		assert.NotContains(t, pe.Error(), "store bug", "the panic value is not shown")
+		// The key is free again.
+		v, err := g.Do(t.Context(), "k", func(context.Context) (int, error) { return 3, nil })
+		require.NoError(t, err)
+		assert.Equal(t, 3, v)
+	})
 }
 
-func TestDoHonoursItsContext(t *testing.T) {
-	var g singleflight.Group
-	release := make(chan struct{})
-	defer close(release)
-	go func() {
-		_, _ = flight.Do(context.Background(), &g, "k", func() (int, error) { <-release; return 1, nil })
-	}()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	time.Sleep(5 * time.Millisecond)
-	_, err := flight.Do(ctx, &g, "k", func() (int, error) { <-release; return 1, nil })
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.True(t, flight.IsContextError(err))
-	assert.False(t, flight.IsContextError(errors.New("other")))
+func TestForget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g flight.Group[int]
+		release := make(chan struct{})
+		go func() {
+			_, _ = g.Do(t.Context(), "k", func(context.Context) (int, error) { <-release; return 1, nil })
+		}()
+		synctest.Wait()
+		g.Forget("k")
+		v, err := g.Do(t.Context(), "k", func(context.Context) (int, error) { return 2, nil })
+		require.NoError(t, err)
+		assert.Equal(t, 2, v, "after Forget a new call starts")
+		close(release)
+	})
+}
+
+func TestIsContextError(t *testing.T) {
+	assert.True(t, flight.IsContextError(context.Canceled))
+	assert.True(t, flight.IsContextError(errors.Join(errors.New("x"), context.DeadlineExceeded)))
+	assert.False(t, flight.IsContextError(errors.New("x")))
 }

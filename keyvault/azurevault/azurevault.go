@@ -5,8 +5,16 @@
 // It lists through the SDK's pager, classifies every failure with the
 // keyvault sentinels (errors.As still reaches *azcore.ResponseError), and
 // never turns on body logging, so azcore's logger cannot write a value.
-// Retries, Retry-After, logging and tracing are azcore's, configured through
-// Options.ClientOptions.
+// Logging and tracing are azcore's, configured through Options.ClientOptions.
+//
+// A Store does not retry: azcore's retry policy is turned off (a per-try
+// timeout, Retry.TryTimeout, is kept), so that the one retry layer of the
+// request path, keyvault.RetryStore under keyvault.Keyvault, sees and counts
+// every attempt. Use a Store through keyvault.New, which adds it.
+//
+// A Store sends its first request alone, until the vault's authentication
+// challenge is known (the first token request) or the vault has answered:
+// so a cold batch fetches one token, not one per request.
 //
 // # Environment
 //
@@ -41,6 +49,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -74,12 +83,11 @@ const (
 	EnvCAFile = "AMLSECRETS_CA_FILE"
 )
 
-// DefaultRetryStatusCodes are the HTTP statuses azcore retries for a Store
-// when ClientOptions.Retry.StatusCodes is nil: azcore's defaults without 429.
-// A throttled request is left to keyvault.Keyvault's retry, which follows
-// Retry-After even past azcore's MaxRetryDelay, gives up as soon as the
-// context's deadline cannot be met, and can serve a cached value meanwhile.
-// Set Retry.StatusCodes (including 429) to have azcore retry throttling too.
+// DefaultRetryStatusCodes are the HTTP statuses other than 429 that
+// keyvault.RetryStore retries for reads (through keyvault.ErrUnavailable).
+//
+// Deprecated: a Store no longer has azcore retry anything, so
+// ClientOptions.Retry.StatusCodes has no effect; see the package doc.
 func DefaultRetryStatusCodes() []int {
 	return []int{
 		http.StatusRequestTimeout,      // 408
@@ -96,10 +104,10 @@ var ErrNoVaultURL = errors.New("azurevault: " + EnvKeyvaultURL + " is not set")
 
 // Options configure a Store. A nil *Options means defaults.
 type Options struct {
-	// ClientOptions configure the azcore pipeline: Cloud, Retry,
-	// Transport, Logging, Telemetry. A nil Retry.StatusCodes means
-	// DefaultRetryStatusCodes (no 429: keyvault.Keyvault retries those).
-	// Logging.IncludeBody is always forced off, since bodies carry secret
+	// ClientOptions configure the azcore pipeline: Cloud, Transport,
+	// Logging, Telemetry, Retry.TryTimeout. azcore's retries are always
+	// off (Retry.MaxRetries is set to -1): keyvault.RetryStore is the one
+	// layer that retries. Logging.IncludeBody is always forced off, since bodies carry secret
 	// values, and Authorization and other credential headers are never let
 	// through azcore's log redaction.
 	ClientOptions azcore.ClientOptions
@@ -121,6 +129,9 @@ type Options struct {
 type Store struct {
 	client   *azsecrets.Client
 	vaultURL string
+	host     string
+	loopback bool
+	gate     *gate
 }
 
 // New returns a Store for the vault at vaultURL (https://NAME.vault.azure.net/).
@@ -140,9 +151,9 @@ func New(vaultURL string, cred azcore.TokenCredential, opts *Options) (*Store, e
 	}
 	loopback := IsLoopback(u.Hostname())
 	co := safeopts.Client(opts.ClientOptions)
-	if co.Retry.StatusCodes == nil {
-		co.Retry.StatusCodes = DefaultRetryStatusCodes()
-	}
+	// One owner per retry: keyvault.RetryStore. azcore's policy keeps only
+	// its per-try timeout.
+	co.Retry.MaxRetries = -1
 	if loopback && co.Transport == nil && opts.CAFile != "" {
 		t, err := transportWithCA(opts.CAFile)
 		if err != nil {
@@ -156,14 +167,15 @@ func New(vaultURL string, cred azcore.TokenCredential, opts *Options) (*Store, e
 		}
 		cred = LocalCredential()
 	}
-	c, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
+	g := newGate()
+	c, err := azsecrets.NewClient(vaultURL, gatedCredential{cred: cred, g: g}, &azsecrets.ClientOptions{
 		ClientOptions:                        co,
 		DisableChallengeResourceVerification: loopback || opts.DisableChallengeResourceVerification,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("azurevault: %w", err)
 	}
-	return &Store{client: c, vaultURL: vaultURL}, nil
+	return &Store{client: c, vaultURL: vaultURL, host: u.Host, loopback: loopback, gate: g}, nil
 }
 
 // NewFromEnv returns a Store for the vault named by AMLSECRETS_KEYVAULT_URL,
@@ -247,6 +259,38 @@ func (localCredential) GetToken(context.Context, policy.TokenRequestOptions) (az
 	return azcore.AccessToken{Token: "amlsecrets-local-emulator", ExpiresOn: time.Now().Add(24 * time.Hour)}, nil
 }
 
+// call sends one request through the warm-up gate and classifies its error.
+func (s *Store) call(ctx context.Context, fn func(context.Context) error) (err error) {
+	leave, err := s.gate.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { leave(err) }()
+	return s.classify(fn(ctx))
+}
+
+// classify maps an SDK error to the keyvault sentinels (errmap.FromAzure)
+// and marks a refused connection to a loopback vault as final, with what to
+// do: nothing listens there, so retrying for minutes would only hide that.
+func (s *Store) classify(err error) error {
+	out := errmap.FromAzure(err)
+	if !s.loopback || !errors.Is(err, syscall.ECONNREFUSED) {
+		return out
+	}
+	var se *keyvault.ServiceError
+	if errors.As(out, &se) {
+		se.Permanent = true
+		se.Hint = LoopbackRefusedHint(s.host)
+	}
+	return out
+}
+
+// LoopbackRefusedHint says what to do when nothing listens at a loopback
+// vault's host:port.
+func LoopbackRefusedHint(host string) string {
+	return "nothing is listening at " + host + ": start 'amlsecrets serve' (with the same --addr), or, if it was restarted, reload amlsecrets.env: a restart without --addr changes the port and the CA file"
+}
+
 func validate(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -259,9 +303,16 @@ func (s *Store) GetSecret(ctx context.Context, name, version string) (keyvault.S
 	if err := validate(ctx, name); err != nil {
 		return keyvault.Secret{}, err
 	}
-	resp, err := s.client.GetSecret(ctx, name, version, nil)
+	var resp azsecrets.GetSecretResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.client.GetSecret(ctx, name, version, nil)
+		return err
+	})
 	if err != nil {
-		return keyvault.Secret{}, errmap.FromAzure(err)
+		return keyvault.Secret{}, err
+	}
+	if resp.ID == nil || resp.Value == nil {
+		return keyvault.Secret{}, errmap.BadResponse("NotASecret", "the answer holds no secret")
 	}
 	p := props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name)
 	if p.Version == "" {
@@ -295,9 +346,13 @@ func (s *Store) SetSecret(ctx context.Context, name, value string, opts *keyvaul
 			params.SecretAttributes = attrs
 		}
 	}
-	resp, err := s.client.SetSecret(ctx, name, params, nil)
+	var resp azsecrets.SetSecretResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.client.SetSecret(ctx, name, params, nil)
+		return err
+	})
 	if err != nil {
-		return keyvault.Properties{}, errmap.FromAzure(err)
+		return keyvault.Properties{}, err
 	}
 	return props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name), nil
 }
@@ -308,13 +363,15 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 	if err := validate(ctx, name); err != nil {
 		return err
 	}
-	_, err := s.client.DeleteSecret(ctx, name, nil)
-	return errmap.FromAzure(err)
+	return s.call(ctx, func(ctx context.Context) error {
+		_, err := s.client.DeleteSecret(ctx, name, nil)
+		return err
+	})
 }
 
 // ListSecrets yields the properties of every secret, page by page.
 func (s *Store) ListSecrets(ctx context.Context) iter.Seq2[keyvault.Properties, error] {
-	return pages(ctx, func() *runtime.Pager[azsecrets.ListSecretPropertiesResponse] {
+	return pages(ctx, s, func() *runtime.Pager[azsecrets.ListSecretPropertiesResponse] {
 		return s.client.NewListSecretPropertiesPager(nil)
 	}, func(r azsecrets.ListSecretPropertiesResponse) []*azsecrets.SecretProperties { return r.Value },
 		func(it *azsecrets.SecretProperties) keyvault.Properties {
@@ -327,7 +384,7 @@ func (s *Store) ListSecretVersions(ctx context.Context, name string) iter.Seq2[k
 	if err := validate(ctx, name); err != nil {
 		return func(yield func(keyvault.Properties, error) bool) { yield(keyvault.Properties{}, err) }
 	}
-	return pages(ctx, func() *runtime.Pager[azsecrets.ListSecretPropertiesVersionsResponse] {
+	return pages(ctx, s, func() *runtime.Pager[azsecrets.ListSecretPropertiesVersionsResponse] {
 		return s.client.NewListSecretPropertiesVersionsPager(name, nil)
 	}, func(r azsecrets.ListSecretPropertiesVersionsResponse) []*azsecrets.SecretProperties { return r.Value },
 		func(it *azsecrets.SecretProperties) keyvault.Properties {
@@ -339,14 +396,18 @@ func (s *Store) ListSecretVersions(ctx context.Context, name string) iter.Seq2[k
 // skipping items without an id (they cannot be named), and ends at the first
 // error. Each iteration starts a new pager, so the sequence can be ranged
 // over more than once.
-func pages[R, T, V any](ctx context.Context, newPager func() *runtime.Pager[R], items func(R) []*T, conv func(*T) V) iter.Seq2[V, error] {
+func pages[R, T, V any](ctx context.Context, s *Store, newPager func() *runtime.Pager[R], items func(R) []*T, conv func(*T) V) iter.Seq2[V, error] {
 	return func(yield func(V, error) bool) {
 		pager := newPager()
 		for pager.More() {
-			page, err := pager.NextPage(ctx)
+			var page R
+			err := s.call(ctx, func(ctx context.Context) (err error) {
+				page, err = pager.NextPage(ctx)
+				return err
+			})
 			if err != nil {
 				var zero V
-				yield(zero, errmap.FromAzure(err))
+				yield(zero, err)
 				return
 			}
 			for _, it := range items(page) {
@@ -395,16 +456,20 @@ func (s *Store) UpdateSecretProperties(ctx context.Context, name, version string
 		}
 		params.SecretAttributes = attrs
 	}
-	resp, err := s.client.UpdateSecretProperties(ctx, name, version, params, nil)
+	var resp azsecrets.UpdateSecretPropertiesResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.client.UpdateSecretProperties(ctx, name, version, params, nil)
+		return err
+	})
 	if err != nil {
-		return keyvault.Properties{}, errmap.FromAzure(err)
+		return keyvault.Properties{}, err
 	}
 	return props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name), nil
 }
 
 // ListDeletedSecrets yields the deleted secrets that can be recovered.
 func (s *Store) ListDeletedSecrets(ctx context.Context) iter.Seq2[keyvault.DeletedSecret, error] {
-	return pages(ctx, func() *runtime.Pager[azsecrets.ListDeletedSecretPropertiesResponse] {
+	return pages(ctx, s, func() *runtime.Pager[azsecrets.ListDeletedSecretPropertiesResponse] {
 		return s.client.NewListDeletedSecretPropertiesPager(nil)
 	}, func(r azsecrets.ListDeletedSecretPropertiesResponse) []*azsecrets.DeletedSecretProperties {
 		return r.Value
@@ -424,9 +489,13 @@ func (s *Store) RecoverDeletedSecret(ctx context.Context, name string) (keyvault
 	if err := validate(ctx, name); err != nil {
 		return keyvault.Properties{}, err
 	}
-	resp, err := s.client.RecoverDeletedSecret(ctx, name, nil)
+	var resp azsecrets.RecoverDeletedSecretResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.client.RecoverDeletedSecret(ctx, name, nil)
+		return err
+	})
 	if err != nil {
-		return keyvault.Properties{}, errmap.FromAzure(err)
+		return keyvault.Properties{}, err
 	}
 	return props(resp.ID, resp.Attributes, resp.ContentType, resp.Tags, name), nil
 }
@@ -436,8 +505,10 @@ func (s *Store) PurgeDeletedSecret(ctx context.Context, name string) error {
 	if err := validate(ctx, name); err != nil {
 		return err
 	}
-	_, err := s.client.PurgeDeletedSecret(ctx, name, nil)
-	return errmap.FromAzure(err)
+	return s.call(ctx, func(ctx context.Context) error {
+		_, err := s.client.PurgeDeletedSecret(ctx, name, nil)
+		return err
+	})
 }
 
 // props converts the SDK's fields; fallback names the secret when id is
@@ -445,10 +516,13 @@ func (s *Store) PurgeDeletedSecret(ctx context.Context, name string) error {
 func props(id *azsecrets.ID, a *azsecrets.SecretAttributes, contentType *string, tags map[string]*string, fallback string) keyvault.Properties {
 	p := keyvault.Properties{Name: fallback, ContentType: deref(contentType), Enabled: true}
 	if id != nil && *id != "" {
-		if n := safeName(id); n != "" {
-			p.Name = n
+		parts := idParts(string(*id)) // parsed once, without trusting it
+		if len(parts) >= 2 && parts[1] != "" {
+			p.Name = parts[1]
 		}
-		p.Version = safeVersion(id)
+		if len(parts) >= 3 {
+			p.Version = parts[2]
+		}
 	}
 	if len(tags) > 0 {
 		p.Tags = make(map[string]string, len(tags))
@@ -468,24 +542,9 @@ func props(id *azsecrets.ID, a *azsecrets.SecretAttributes, contentType *string,
 	return p
 }
 
-// safeName and safeVersion parse an id without trusting it: the SDK's ID
-// methods panic on some malformed ids.
-func safeName(id *azsecrets.ID) string {
-	parts := idParts(string(*id))
-	if len(parts) >= 2 {
-		return parts[1]
-	}
-	return ""
-}
-
-func safeVersion(id *azsecrets.ID) string {
-	parts := idParts(string(*id))
-	if len(parts) >= 3 {
-		return parts[2]
-	}
-	return ""
-}
-
+// idParts parses an id without trusting it (the SDK's ID methods panic on
+// some malformed ids).
+//
 // idParts returns the path segments of https://HOST/secrets/NAME[/VERSION].
 func idParts(id string) []string {
 	u, err := url.Parse(id)

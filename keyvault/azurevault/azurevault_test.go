@@ -128,17 +128,27 @@ func TestContextErrorsPassThrough(t *testing.T) {
 	assert.Same(t, context.Canceled, err)
 }
 
-func TestThrottlingIsLeftToKeyvault(t *testing.T) {
+func TestStoreLeavesEveryRetryToKeyvault(t *testing.T) {
 	s, srv := newEmulated(t)
 	_, err := s.SetSecret(t.Context(), "hot", "v", nil)
 	require.NoError(t, err)
 
-	// The Store itself does not retry a 429: it reports it at once.
-	srv.ResetStats()
-	srv.FailNext(1, 429)
-	_, err = s.GetSecret(t.Context(), "hot", "")
-	require.ErrorIs(t, err, keyvault.ErrThrottled)
-	assert.Equal(t, 1, srv.Stats().Count(keyvaulttest.RouteGetSecret, 429), "azcore must not retry 429 by default")
+	// The Store itself retries nothing, 429 and 503 alike, even when
+	// ClientOptions.Retry asks azcore to: the retry layer above owns them.
+	co := srv.ClientOptions()
+	co.Retry.MaxRetries = 5
+	co.Retry.StatusCodes = []int{429, 503}
+	co.Retry.RetryDelay = time.Millisecond
+	s2, err := azurevault.New(srv.VaultURL(), srv.Credential(), &azurevault.Options{ClientOptions: co})
+	require.NoError(t, err)
+	for _, status := range []int{429, 503} {
+		srv.ResetStats()
+		srv.FailNext(1, status)
+		_, err = s2.GetSecret(t.Context(), "hot", "")
+		require.Error(t, err)
+		assert.Equal(t, 1, srv.Stats().Count(keyvaulttest.RouteGetSecret, status), "one attempt")
+		assert.Zero(t, srv.Stats().Count(keyvaulttest.RouteGetSecret, 200), "azcore did not retry")
+	}
 
 	// keyvault.Keyvault does, and succeeds.
 	srv.FailNext(1, 429)
@@ -146,15 +156,4 @@ func TestThrottlingIsLeftToKeyvault(t *testing.T) {
 	v, err := kv.GetSecret(t.Context(), "hot")
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
-
-	// A 503 is still azcore's to retry.
-	srv.ResetStats()
-	srv.FailNext(1, 503)
-	co := srv.ClientOptions()
-	co.Retry.RetryDelay = time.Millisecond
-	s2, err := azurevault.New(srv.VaultURL(), srv.Credential(), &azurevault.Options{ClientOptions: co})
-	require.NoError(t, err)
-	_, err = s2.GetSecret(t.Context(), "hot", "")
-	require.NoError(t, err)
-	assert.Equal(t, 1, srv.Stats().Count(keyvaulttest.RouteGetSecret, 503))
 }

@@ -1,0 +1,73 @@
+package azurevault
+
+import (
+	"context"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/go-azureml/secrets/internal/flight"
+)
+
+// gate is the warm-up gate of a Store's client. Key Vault answers a client's
+// first request with an authentication challenge; every request that meets
+// one fetches a token, so a cold batch of 64 would fetch 64. Until the client
+// knows the challenge, requests go one at a time; the gate opens for good at
+// the first token request (by then the client has parsed the challenge, and
+// azcore shares one token fetch among every request after it) or at the
+// first answer of any kind. It lives with the client it protects, so a new
+// Keyvault over a warm Store starts its batch at once.
+type gate struct {
+	open chan struct{} // closed when warm
+	once sync.Once
+	slot chan struct{} // holds cold requests to one at a time
+}
+
+func newGate() *gate {
+	return &gate{open: make(chan struct{}), slot: make(chan struct{}, 1)}
+}
+
+func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
+
+// enter waits until the request may go. leave must be called with the
+// request's outcome when it is done.
+func (g *gate) enter(ctx context.Context) (leave func(error), err error) {
+	select {
+	case <-g.open:
+		return noLeave, nil
+	default:
+	}
+	select {
+	case <-g.open:
+		return noLeave, nil
+	case g.slot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-g.open: // warmed while this request waited for the slot
+		<-g.slot
+		return noLeave, nil
+	default:
+	}
+	return func(err error) {
+		if err == nil || !flight.IsContextError(err) {
+			g.release()
+		}
+		<-g.slot
+	}, nil
+}
+
+func noLeave(error) {}
+
+// gatedCredential opens the gate when the client first asks for a token.
+type gatedCredential struct {
+	cred azcore.TokenCredential
+	g    *gate
+}
+
+func (c gatedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.g.release()
+	return c.cred.GetToken(ctx, opts)
+}
