@@ -23,7 +23,6 @@ import (
 	"github.com/go-azureml/secrets/keyvault/azurevault"
 
 	"github.com/go-azureml/secrets/internal/safeopts"
-
 )
 
 // APIVersion is the Microsoft.MachineLearningServices api-version of the ARM
