@@ -210,12 +210,12 @@ func run(runs, nodes, herdRuns int) (bool, error) {
 
 	// Row 3: the herd, twice.
 	maxTokens := int64(0)
-	for _, azcoreRetries429 := range []bool{false} { // azurevault leaves every retry to Keyvault's retry layer
+	{ // azurevault leaves every retry to Keyvault's retry layer
 		// The median run by time; successes and tokens are the worst of
 		// all runs.
 		var hs []herdResult
 		for range max(herdRuns, 1) {
-			h, err := herd(ctx, nodes, azcoreRetries429)
+			h, err := herd(ctx, nodes)
 			if err != nil {
 				return false, err
 			}
@@ -272,7 +272,7 @@ type herdResult struct {
 
 // herd starts nodes independent clients at once, each reading the same
 // secrets through its own Keyvault, against a throttled emulator.
-func herd(ctx context.Context, nodes int, azcoreRetries429 bool) (herdResult, error) {
+func herd(ctx context.Context, nodes int) (herdResult, error) {
 	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Latency: latency})
 	defer srv.Close()
 	names := make([]string, herdSecrets)
@@ -299,9 +299,6 @@ func herd(ctx context.Context, nodes int, azcoreRetries429 bool) (herdResult, er
 	ns := make([]node, nodes)
 	for i := range ns {
 		co := nodeClientOptions(srv)
-		if azcoreRetries429 {
-			co.Retry.StatusCodes = append(azurevault.DefaultRetryStatusCodes(), http.StatusTooManyRequests)
-		}
 		cred := &countingCredential{inner: srv.Credential()}
 		st, err := azurevault.New(srv.VaultURL(), cred, &azurevault.Options{ClientOptions: co})
 		if err != nil {
