@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,8 @@ func clearIdentityEnv(t *testing.T) {
 	for _, k := range []string{credential.EnvMSIEndpoint, credential.EnvMSISecret, credential.EnvDefaultIdentityClientID,
 		credential.EnvIdentityEndpoint, credential.EnvIdentityHeader, credential.EnvTenantID, credential.EnvClientID,
 		credential.EnvClientSecret, credential.EnvClientCertificatePath, credential.EnvUsername, credential.EnvFederatedTokenFile,
-		"IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "AZURE_TOKEN_CREDENTIALS"} {
+		"IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", credential.EnvTokenCredentials,
+		credential.EnvOBOEnabled, credential.EnvOBOEndpoint} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -229,7 +231,7 @@ func TestAllFailedComputeInstanceTrap(t *testing.T) {
 		"\t1. ManagedIdentityCredential (Azure ML compute identity: MSI_ENDPOINT and MSI_SECRET are set, client id " + clientID + " from Options.ClientID): " +
 		"HTTP 400 from GET " + msi.Endpoint() + ": invalid_request: Identity not found\n" +
 		"\t2. AzureCLICredential (developer sign-in: az account get-access-token): ERROR: Please run 'az login' to setup account.\n" +
-		"not configured: service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH unset); workload identity (AZURE_FEDERATED_TOKEN_FILE unset)\n" +
+		"not configured: user identity (AZUREML_OBO_ENABLED unset); service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH unset); workload identity (AZURE_FEDERATED_TOKEN_FILE unset)\n" +
 		"MSI_ENDPOINT is set, as on every Azure ML compute instance and cluster, but its managed identity got no token: " +
 		"assign the compute an identity with access, or sign in with `az login`, or pass an explicit credential"
 	assert.Equal(t, want, err.Error())
@@ -244,22 +246,29 @@ func TestAllFailedComputeInstanceTrap(t *testing.T) {
 
 func TestAllFailedNothingConfigured(t *testing.T) {
 	clearIdentityEnv(t)
-	_, err := credential.New(&credential.Options{ExcludeAzureCLI: true})
-	require.EqualError(t, err, "credential: nothing to authenticate with: managed identity (MSI_ENDPOINT and MSI_SECRET unset); "+
+	_, err := credential.New(&credential.Options{ExcludeAzureCLI: true, ExcludeIMDS: true})
+	require.EqualError(t, err, "credential: nothing to authenticate with: user identity (AZUREML_OBO_ENABLED unset); "+
 		"service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH unset); "+
-		"workload identity (AZURE_FEDERATED_TOKEN_FILE unset); sign in with `az login`, set a service principal or pass Options.Credential")
+		"workload identity (AZURE_FEDERATED_TOKEN_FILE unset); IMDS managed identity (excluded by Options.ExcludeIMDS); Azure CLI (excluded by Options.ExcludeAzureCLI); "+
+		"sign in with `az login`, set a service principal or pass Options.Credential")
 }
 
-func TestMemberSelectionFromGetenv(t *testing.T) {
+// TestGetenvIsGone: Options has no Getenv, because the azidentity members
+// read the process environment themselves; one that New honoured and they
+// did not would send a fake endpoint's request to IMDS.
+func TestGetenvIsGone(t *testing.T) {
+	_, ok := reflect.TypeFor[credential.Options]().FieldByName("Getenv")
+	assert.False(t, ok)
+}
+
+func TestMemberSelectionFromEnvironment(t *testing.T) {
 	clearIdentityEnv(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte("jwt"), 0o600))
-	env := map[string]string{
-		credential.EnvTenantID:           "00000000-0000-0000-0000-000000000001",
-		credential.EnvClientID:           "11111111-1111-1111-1111-111111111111",
-		credential.EnvFederatedTokenFile: tokenFile,
-	}
-	cred, err := credential.New(&credential.Options{Getenv: func(k string) string { return env[k] }})
+	t.Setenv(credential.EnvTenantID, "00000000-0000-0000-0000-000000000001")
+	t.Setenv(credential.EnvClientID, "11111111-1111-1111-1111-111111111111")
+	t.Setenv(credential.EnvFederatedTokenFile, tokenFile)
+	cred, err := credential.New(&credential.Options{ExcludeIMDS: true})
 	require.NoError(t, err)
 	assert.Equal(t, "credential chain: WorkloadIdentityCredential, AzureCLICredential", credential.Describe(cred))
 }

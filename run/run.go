@@ -87,7 +87,9 @@ func (s Source) String() string {
 
 // Options configure GetContext and New. A nil *Options means defaults.
 type Options struct {
-	// Getenv reads one environment variable; nil means os.Getenv.
+	// Getenv reads one environment variable (AZUREML_*, AMLSECRETS_*);
+	// nil means os.Getenv. The credential (credential.New) reads the
+	// process environment, as azidentity does.
 	Getenv func(string) string
 	// Environ lists the environment (KEY=VALUE), for ResolveEnv with a nil
 	// environment; nil means os.Environ.
@@ -187,9 +189,6 @@ func (o *Options) credentialOptions() *credential.Options {
 	var co credential.Options
 	if o.CredentialOptions != nil {
 		co = *o.CredentialOptions
-	}
-	if co.Getenv == nil {
-		co.Getenv = o.Getenv
 	}
 	if co.ClientOptions.Transport == nil && co.ClientOptions.Cloud.ActiveDirectoryAuthorityHost == "" {
 		co.ClientOptions = o.ClientOptions

@@ -23,9 +23,10 @@ type Options struct {
 	// the vault client DefaultKeyvault builds (Transport, Retry, Logging).
 	ClientOptions azcore.ClientOptions
 	// CredentialOptions configure credential.New when Credential is nil.
-	// Their ClientOptions and Getenv default to these Options'.
+	// Their ClientOptions default to these Options'.
 	CredentialOptions *credential.Options
-	// Getenv reads the environment; nil means os.Getenv.
+	// Getenv reads the environment (AZUREML_ARM_*, AMLSECRETS_*); nil
+	// means os.Getenv. credential.New reads the process environment.
 	Getenv func(string) string
 	// KeyvaultOptions configure the Keyvault DefaultKeyvault returns.
 	KeyvaultOptions *keyvault.Options
@@ -131,9 +132,6 @@ func (w *Workspace) Credential() (azcore.TokenCredential, error) {
 	}
 	if w.opts.Credential != nil {
 		co.Credential = w.opts.Credential
-	}
-	if co.Getenv == nil {
-		co.Getenv = w.opts.Getenv
 	}
 	if co.ClientOptions.Transport == nil && co.ClientOptions.Cloud.ActiveDirectoryAuthorityHost == "" {
 		co.ClientOptions = w.opts.ClientOptions

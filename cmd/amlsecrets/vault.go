@@ -140,7 +140,7 @@ func openURL(vaultURL, caFile string, co azcore.ClientOptions, getenv func(strin
 		// A loopback vault (amlsecrets serve) gets azurevault's local
 		// credential; any other needs a real one.
 		var err error
-		cred, err = credential.New(&credential.Options{Getenv: getenv})
+		cred, err = credential.New(nil)
 		if err != nil {
 			return nil, err
 		}

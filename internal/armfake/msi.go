@@ -126,3 +126,85 @@ func (m *MSI) serve(w http.ResponseWriter, r *http.Request) {
 	})
 	_, _ = w.Write(b)
 }
+
+// OBO is a fake of the token endpoint of an Azure ML job submitted with
+// `identity: type: user_identity`: GET OBO_ENDPOINT?resource=R, no secret
+// header, a managed-identity style JSON answer. Plain HTTP on loopback.
+type OBO struct {
+	srv *httptest.Server
+	// Status, when not 0 or 200, answers every request with it and
+	// ErrorBody.
+	status    int
+	errorBody string
+
+	mu         sync.Mutex
+	requests   map[string]int
+	withSecret int
+}
+
+// NewOBO starts a fake OBO endpoint that issues "obo-token-for-" + resource,
+// or answers every request with status and errorBody when status is not 0.
+func NewOBO(status int, errorBody string) *OBO {
+	o := &OBO{status: status, errorBody: errorBody, requests: map[string]int{}}
+	o.srv = httptest.NewServer(http.HandlerFunc(o.serve))
+	return o
+}
+
+// Endpoint is the value for OBO_ENDPOINT.
+func (o *OBO) Endpoint() string { return o.srv.URL + "/obo/token" }
+
+// Close stops the endpoint.
+func (o *OBO) Close() { o.srv.Close() }
+
+// Requests is how many token requests arrived for resource.
+func (o *OBO) Requests(resource string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.requests[resource]
+}
+
+// Total is how many token requests arrived in all.
+func (o *OBO) Total() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, c := range o.requests {
+		n += c
+	}
+	return n
+}
+
+// WithSecret is how many requests carried a "secret" header (none should).
+func (o *OBO) WithSecret() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.withSecret
+}
+
+func (o *OBO) serve(w http.ResponseWriter, r *http.Request) {
+	resource := r.URL.Query().Get("resource")
+	o.mu.Lock()
+	o.requests[resource]++
+	if r.Header.Get("secret") != "" {
+		o.withSecret++
+	}
+	o.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method != http.MethodGet || resource == "":
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = fmt.Fprint(w, `{"error":"invalid_request","error_description":"GET with a resource parameter"}`)
+		return
+	case o.status != 0 && o.status != http.StatusOK:
+		w.WriteHeader(o.status)
+		_, _ = fmt.Fprint(w, o.errorBody)
+		return
+	}
+	b, _ := json.Marshal(map[string]any{
+		"access_token": "obo-token-for-" + resource,
+		"expires_in":   3600,
+		"token_type":   "Bearer",
+		"resource":     resource,
+	})
+	_, _ = w.Write(b)
+}
