@@ -367,4 +367,3 @@ func (f transportFunc) Do(r *http.Request) (*http.Response, error) { return f(r)
 func policyOpts(tr policy.Transporter) policy.ClientOptions {
 	return policy.ClientOptions{Transport: tr, Retry: policy.RetryOptions{MaxRetries: -1}}
 }
-
