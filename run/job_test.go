@@ -202,13 +202,17 @@ func TestSubmittedRunEndToEnd(t *testing.T) {
 	}, out[:10])
 	all, ok := strings.CutPrefix(out[10], "OPENAI=")
 	require.True(t, ok)
-	var conn map[string]any
+	// The connection is the listsecrets document itself, as Azure ML
+	// injects it: equal, as parsed JSON, to what ARM returned.
+	var conn, want map[string]any
 	require.NoError(t, json.Unmarshal([]byte(all), &conn))
-	assert.Equal(t, map[string]any{
-		"name": "openai", "authType": "ApiKey", "category": "AzureOpenAI", "target": "https://my-openai.openai.azure.com/",
-		"credentials": map[string]any{"key": "sk-conn-secret"},
-		"metadata":    map[string]any{"ApiVersion": "2024-02-01", "ApiType": "Azure"},
-	}, conn)
+	answer, ok := f.arm.Answer(http.MethodPost, armfake.WorkspacePath(sub, rg, ws)+"/connections/openai/listsecrets")
+	require.True(t, ok)
+	require.NoError(t, json.Unmarshal([]byte(answer.Body), &want))
+	assert.Equal(t, want, conn)
+	assert.Equal(t, "sk-conn-secret", conn["properties"].(map[string]any)["credentials"].(map[string]any)["key"])
+	assert.Contains(t, conn, "id")
+	assert.Contains(t, conn, "type")
 	assert.Equal(t, "NOEQUALS", out[11])
 
 	assert.Equal(t, 2, f.vault.Stats().Count(keyvaulttest.RouteGetSecret, 200), "latest once, the version once")

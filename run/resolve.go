@@ -62,7 +62,7 @@ type ResolveOptions struct {
 //
 //	${{keyvault:https://VAULT.vault.azure.net/secrets/NAME}}         latest version
 //	${{keyvault:https://VAULT.vault.azure.net/secrets/NAME/VERSION}}  that version
-//	${{azureml://connections/CONN}}                  the connection as JSON
+//	${{azureml://connections/CONN}}                  the listsecrets JSON document
 //	${{azureml://connections/CONN/credentials/KEY}}  one credential
 //	${{azureml://connections/CONN/metadata/KEY}}     one metadata entry
 //	${{azureml://connections/CONN/target}}           its target (endpoint)
@@ -359,9 +359,15 @@ func keyList[V any](m map[string]V) string {
 	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
 }
 
-// connectionJSON is the whole connection, as the JSON object
-// {"name","authType","category","target","credentials":{...},"metadata":{...}}.
+// connectionJSON is the whole connection: the listsecrets document ARM
+// returned, as Azure ML injects it. A Connection without one (from an
+// Options.Connections of the caller's) is rendered in the same shape,
+// {"name", "properties": {"authType", "category", "target", "credentials",
+// "metadata"}}.
 func connectionJSON(c *workspace.Connection) (string, error) {
+	if !c.Document.IsZero() {
+		return c.Document.Reveal(), nil
+	}
 	creds := make(map[string]string, len(c.Credentials))
 	for k, v := range c.Credentials {
 		creds[k] = v.Reveal()
@@ -370,14 +376,17 @@ func connectionJSON(c *workspace.Connection) (string, error) {
 	if meta == nil {
 		meta = map[string]string{}
 	}
-	b, err := json.Marshal(struct {
-		Name        string            `json:"name"`
+	type properties struct {
 		AuthType    string            `json:"authType"`
 		Category    string            `json:"category"`
 		Target      string            `json:"target"`
 		Credentials map[string]string `json:"credentials"`
 		Metadata    map[string]string `json:"metadata"`
-	}{c.Name, c.AuthType, c.Category, c.Target, creds, meta})
+	}
+	b, err := json.Marshal(struct {
+		Name       string     `json:"name"`
+		Properties properties `json:"properties"`
+	}{c.Name, properties{c.AuthType, c.Category, c.Target, creds, meta}})
 	if err != nil {
 		return "", fmt.Errorf("connection %s: encode as JSON: %w", c.Name, err)
 	}

@@ -369,6 +369,12 @@ type Connection struct {
 	Credentials map[string]keyvault.Value
 	// Metadata is properties.metadata.
 	Metadata map[string]string
+	// Document is the listsecrets answer itself, the JSON document ARM
+	// returned (id, name, type, properties with authType, category,
+	// credentials, metadata, target, ...): what Azure ML injects for
+	// ${{azureml://connections/NAME}}. It holds the credentials, so it
+	// never prints.
+	Document keyvault.Value
 }
 
 // String names the connection and its credential keys, never a value.
@@ -388,6 +394,7 @@ func (w *Workspace) ListConnectionSecrets(ctx context.Context, name string) (*Co
 	if name == "" || strings.ContainsAny(name, "/?#") {
 		return nil, errorf("workspace %s: connection name %q is invalid", w.Name, name)
 	}
+	var doc json.RawMessage
 	var body struct {
 		Name       string `json:"name"`
 		Properties struct {
@@ -398,11 +405,16 @@ func (w *Workspace) ListConnectionSecrets(ctx context.Context, name string) (*Co
 			Metadata    map[string]json.RawMessage `json:"metadata"`
 		} `json:"properties"`
 	}
-	err := w.armDo(ctx, http.MethodPost, w.resourcePath()+"/connections/"+url.PathEscape(name)+"/listsecrets", &body)
+	err := w.armDo(ctx, http.MethodPost, w.resourcePath()+"/connections/"+url.PathEscape(name)+"/listsecrets", &doc)
+	if err == nil {
+		if json.Unmarshal(doc, &body) != nil {
+			err = &malformedError{errors.New("listsecrets answer is not a connection object")}
+		}
+	}
 	if err != nil {
 		return nil, w.armError(ctx, "list secrets of connection "+name,
 			fmt.Sprintf("check the connection name and that it belongs to %s", w.ARMID()),
-			"the listsecrets action on the workspace's connections (Azure ML Data Scientist or Contributor)", err)
+			"the role \"Azure Machine Learning Workspace Connection Secret Reader\" (or the listsecrets action) on the workspace "+w.ARMID(), err)
 	}
 	c := &Connection{
 		Name:        name,
@@ -411,6 +423,7 @@ func (w *Workspace) ListConnectionSecrets(ctx context.Context, name string) (*Co
 		Target:      body.Properties.Target,
 		Credentials: map[string]keyvault.Value{},
 		Metadata:    map[string]string{},
+		Document:    keyvault.NewValue(string(doc)),
 	}
 	for k, raw := range body.Properties.Credentials {
 		var nested map[string]json.RawMessage

@@ -331,6 +331,9 @@ func TestListConnectionSecrets(t *testing.T) {
 		assert.NotContains(t, fmt.Sprintf(f, *c), "sk-very-secret", f)
 	}
 	assert.Equal(t, "connection openai (AzureOpenAI, ApiKey, credentials: key)", c.String())
+	answer, ok := s.Answer(http.MethodPost, armfake.WorkspacePath(sub, rg, ws)+"/connections/openai/listsecrets")
+	require.True(t, ok)
+	assert.JSONEq(t, answer.Body, c.Document.Reveal(), "Document is the listsecrets answer itself")
 
 	c, err = w.ListConnectionSecrets(t.Context(), "custom")
 	require.NoError(t, err)

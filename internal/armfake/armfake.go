@@ -125,9 +125,21 @@ func (s *Server) AddWorkspace(sub, rg, name, keyVaultID string) {
 // AddConnection serves POST .../connections/NAME/listsecrets with the given
 // properties (authType, category, target, credentials, metadata).
 func (s *Server) AddConnection(sub, rg, ws, name string, properties map[string]any) {
+	body, _ := json.Marshal(map[string]any{
+		"id":         WorkspacePath(sub, rg, ws) + "/connections/" + name,
+		"name":       name,
+		"type":       "Microsoft.MachineLearningServices/workspaces/connections",
+		"properties": properties,
+		"systemData": map[string]any{"createdAt": "2024-05-01T10:00:00Z", "createdBy": "someone@example.com", "createdByType": "User"},
+	})
+	s.SetConnection(sub, rg, ws, name, string(body))
+}
+
+// SetConnection serves POST .../connections/NAME/listsecrets with document
+// as the body, verbatim.
+func (s *Server) SetConnection(sub, rg, ws, name, document string) {
 	p := WorkspacePath(sub, rg, ws) + "/connections/" + name + "/listsecrets"
-	body, _ := json.Marshal(map[string]any{"id": WorkspacePath(sub, rg, ws) + "/connections/" + name, "name": name, "properties": properties})
-	s.Set(http.MethodPost, p, Response{Status: http.StatusOK, Body: string(body)})
+	s.Set(http.MethodPost, p, Response{Status: http.StatusOK, Body: document})
 }
 
 // Set serves a canned answer for method and path (matched
@@ -136,6 +148,14 @@ func (s *Server) Set(method, path string, r Response) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resources[method+" "+strings.ToLower(path)] = r
+}
+
+// Answer returns the canned answer for method and path.
+func (s *Server) Answer(method, path string) (Response, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.resources[method+" "+strings.ToLower(path)]
+	return r, ok
 }
 
 // Requests returns the requests received so far.
