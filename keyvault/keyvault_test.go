@@ -37,7 +37,7 @@ func (f *faultyStore) enter() func() {
 		}
 	}
 	if f.delay > 0 {
-		time.Sleep(f.delay)
+		<-time.After(f.delay) // simulated latency, on the synctest bubble's clock
 	}
 	return func() { f.inFlight.Add(-1) }
 }

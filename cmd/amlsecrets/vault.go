@@ -70,11 +70,11 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// cliRetry bounds the SDK's own retries (transport errors, 408 and 5xx; 429
-// is left to the keyvault layer, see azurevault.DefaultRetryStatusCodes), so
-// that an unreachable vault fails in seconds; the keyvault layer retries
-// throttled requests within cliKeyvaultOptions' bounds.
-var cliRetry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 400 * time.Millisecond, MaxRetryDelay: 10 * time.Second, TryTimeout: 20 * time.Second}
+// cliRetry keeps one try of a request to 20 s. It does not make azcore
+// retry: azurevault turns azcore's retries off, and the keyvault layer's
+// retry (within cliKeyvaultOptions' bounds, so that an unreachable vault
+// fails in seconds) is the only one.
+var cliRetry = policy.RetryOptions{TryTimeout: 20 * time.Second}
 
 func cliKeyvaultOptions() *keyvault.Options {
 	return &keyvault.Options{
