@@ -186,14 +186,17 @@ func (e *BatchError) Names() []string {
 	return names
 }
 
-// Error returns "op: N of M failed: " and each failed name with its cause.
+// Error returns "op: N of M failed: " and the failed name with its cause,
+// or, when more than one failed, a list of them, one a line.
 func (e *BatchError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d of %d failed: ", e.Op, len(e.Failed), e.Total)
-	for i, n := range e.Names() {
-		if i > 0 {
-			b.WriteString("; ")
-		}
+	fmt.Fprintf(&b, "%s: %d of %d failed:", e.Op, len(e.Failed), e.Total)
+	sep := " "
+	if len(e.Failed) > 1 {
+		sep = "\n  "
+	}
+	for _, n := range e.Names() {
+		b.WriteString(sep)
 		b.WriteString(n)
 		b.WriteString(": ")
 		b.WriteString(causeText(e.Failed[n]))

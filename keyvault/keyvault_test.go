@@ -92,7 +92,7 @@ func TestGetSecretsReportsEveryMissingName(t *testing.T) {
 	var be *keyvault.BatchError
 	require.ErrorAs(t, err, &be)
 	assert.Equal(t, []string{"missing-1", "missing-2"}, be.Names())
-	assert.Contains(t, err.Error(), "get secrets: 2 of 4 failed: missing-1: not found")
+	assert.Contains(t, err.Error(), "get secrets: 2 of 4 failed:\n  missing-1: not found", "a list, one a line")
 	assert.Contains(t, err.Error(), "missing-2: not found")
 	_, present := got["missing-1"]
 	assert.False(t, present, "a missing name is absent, never an empty value")

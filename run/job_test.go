@@ -252,7 +252,7 @@ func TestOfflineWithConfig(t *testing.T) {
 	assert.True(t, r.Offline())
 	assert.Equal(t, run.SourceConfig, r.Source())
 	assert.Equal(t, cfg, r.Workspace().ConfigPath)
-	assert.Equal(t, "offline run "+r.ID()+": secrets from the default vault of workspace ws-train (subscription "+sub+", resource group rg-ml, from "+cfg+"): vault https://jobvault.vault.azure.net/", r.String())
+	assert.Equal(t, "offline run: secrets from vault https://jobvault.vault.azure.net/, the default vault of workspace ws-train ("+cfg+")", r.String())
 	v, err := r.GetSecret(ctx, "db-password")
 	require.NoError(t, err)
 	assert.Equal(t, "from-workspace-vault", v)

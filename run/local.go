@@ -33,7 +33,7 @@ func newLocalStore(getenv func(string) string, dotFile string, tried []string) (
 	}
 	f, err := os.Open(dotFile)
 	if err != nil {
-		return nil, fmt.Errorf("run: .env file (Options.DotEnvFile): %w", err)
+		return nil, fmt.Errorf("run: .env file: %w", err)
 	}
 	defer f.Close()
 	m, err := dotenv.Parse(f)
@@ -59,9 +59,9 @@ func keys(name string) []string {
 // String describes the source, never a value.
 func (s *localStore) String() string {
 	if s.dotFile == "" {
-		return "environment variables (read-only)"
+		return "environment variables, read-only"
 	}
-	return "environment variables and .env file " + s.dotFile + " (read-only)"
+	return "environment variables and .env file " + s.dotFile + ", read-only"
 }
 
 // GetSecret looks the name up in the environment, then in the .env file. An
@@ -107,17 +107,17 @@ func (s *localStore) notFound(name, version string, ks []string) error {
 	if version != "" {
 		return fmt.Errorf("%w: version %s: the local source has no versions", keyvault.ErrNotFound, version)
 	}
-	var where string
-	quoted := strings.Join(ks, " and ")
-	if s.dotFile == "" {
-		where = "environment variable " + quoted + " (no .env file: Options.DotEnvFile is unset)"
-		if len(ks) > 1 {
-			where = "environment variables " + quoted + " (no .env file: Options.DotEnvFile is unset)"
-		}
-	} else {
-		where = "environment variable(s) " + quoted + " and the same keys in .env file " + s.dotFile
+	where := "environment variable " + ks[0]
+	if len(ks) > 1 {
+		where = "environment variables " + strings.Join(ks, " and ")
 	}
-	return fmt.Errorf("%w: the run is offline with no vault, and looked in %s; no vault because: %s", keyvault.ErrNotFound, where, strings.Join(s.tried, "; "))
+	if s.dotFile == "" {
+		where += " (no .env file given)"
+	} else {
+		where += " or in .env file " + s.dotFile
+	}
+	// Why there is no vault is said once, by Run.explain, not per secret.
+	return fmt.Errorf("%w in %s", keyvault.ErrNotFound, where)
 }
 
 // SetSecret refuses: the local source is read-only.
@@ -163,8 +163,7 @@ func readOnlyError(op string) error { return &readOnly{op: op} }
 
 func (e *readOnly) Error() string {
 	msg := "the run is offline with no vault, and its local secrets (environment variables, .env file) are read-only; " +
-		"to write secrets, point the run at a vault: set " + EnvKeyvaultURL + " (`amlsecrets serve` prints one for a local emulator), " +
-		"or add a workspace config.json (workspace.WriteConfig, or download it from Azure ML studio)"
+		"to write secrets, point the run at a vault: " + vaultAdvice
 	if e.op != "" {
 		return "run: " + e.op + ": " + msg
 	}

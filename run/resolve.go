@@ -274,7 +274,7 @@ func (r *Run) connection(ctx context.Context, name string) (*workspace.Connectio
 		src = r.ws
 	}
 	if src == nil {
-		return nil, fmt.Errorf("connection %s: %w: the run is offline with no workspace config; add one (workspace.WriteConfig, or download config.json from Azure ML studio)", name, ErrNoWorkspace)
+		return nil, fmt.Errorf("connection %s: %w: the run is offline with no workspace config; put the workspace's config.json (download it from the workspace's page in Azure ML studio) in this folder or a parent", name, ErrNoWorkspace)
 	}
 	r.connsMu.Lock()
 	c, ok := r.conns[name]

@@ -269,10 +269,11 @@ func GetContext(ctx context.Context, opts *Options) (*Run, error) {
 		r.ws, r.kv, r.source = ws, kv, SourceConfig
 		return r, nil
 	}
-	tried = append(tried, "no workspace config: "+strings.TrimPrefix(cfgErr.Error(), "workspace: "))
+	noConfig, _, _ := strings.Cut(strings.TrimPrefix(cfgErr.Error(), "workspace: "+workspace.ErrConfigNotFound.Error()+": "), "; download")
+	tried = append(tried, "no workspace config: "+noConfig)
 
 	if o.RequireVault {
-		return nil, fmt.Errorf("run: offline and %w (Options.RequireVault): tried: %s", ErrNoVault, strings.Join(tried, "; "))
+		return nil, fmt.Errorf("run: offline and %w, though one is required:\n%s\n%s", ErrNoVault, bullets(tried), vaultAdvice)
 	}
 	local, err := newLocalStore(o.getenv, o.DotEnvFile, tried)
 	if err != nil {
@@ -281,7 +282,7 @@ func GetContext(ctx context.Context, opts *Options) (*Run, error) {
 	r.local = local
 	r.kv = keyvault.New(local, localKeyvaultOptions(o.KeyvaultOptions))
 	r.source = SourceLocal
-	r.why = strings.Join(tried, "; ")
+	r.why = bullets(tried)
 	return r, nil
 }
 
@@ -353,7 +354,8 @@ func (r *Run) String() string {
 		kind += " (experiment " + r.experiment + ")"
 	}
 	if r.offline {
-		kind = "offline run " + r.id
+		// An offline run's id is a fresh random one: noise here (see ID).
+		kind = "offline run"
 	}
 	var from string
 	switch r.source {
@@ -362,9 +364,12 @@ func (r *Run) String() string {
 	case SourceVaultURL:
 		from = vaultName(r.kv) + " (from " + EnvKeyvaultURL + ")"
 	case SourceConfig:
-		from = "the default vault of " + r.ws.String() + ": " + vaultName(r.kv)
+		from = vaultName(r.kv) + ", the default vault of workspace " + r.ws.Name
+		if r.ws.ConfigPath != "" {
+			from += " (" + r.ws.ConfigPath + ")"
+		}
 	case SourceLocal:
-		from = r.local.String() + " (no vault: " + r.why + ")"
+		from = r.local.String() + " (no vault configured)"
 	default:
 		from = vaultName(r.kv)
 	}
@@ -394,7 +399,8 @@ func vaultName(kv *keyvault.Keyvault) string {
 // Run.get_secret. A missing secret is an error wrapping keyvault.ErrNotFound;
 // for the local source it lists every place looked in.
 func (r *Run) GetSecret(ctx context.Context, name string) (string, error) {
-	return r.kv.GetSecret(ctx, name)
+	v, err := r.kv.GetSecret(ctx, name)
+	return v, r.explain(err)
 }
 
 // GetSecrets returns the values of the named secrets, as azureml-core's
@@ -402,7 +408,8 @@ func (r *Run) GetSecret(ctx context.Context, name string) (string, error) {
 // every value found, and the error (a *keyvault.BatchError wrapping
 // keyvault.ErrNotFound) names each missing one.
 func (r *Run) GetSecrets(ctx context.Context, names []string) (map[string]string, error) {
-	return r.kv.GetSecrets(ctx, names)
+	m, err := r.kv.GetSecrets(ctx, names)
+	return m, r.explain(err)
 }
 
 // SetSecrets stores each name/value pair in the run's vault, as

@@ -58,8 +58,14 @@ func FindConfig(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("workspace: config path %s: %w", path, err)
 	}
-	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+	fi, err := os.Stat(abs)
+	switch {
+	case err == nil && !fi.IsDir():
 		return abs, nil
+	case path != "." && errors.Is(err, fs.ErrNotExist):
+		// A path given by the caller (--config FILE) that is not there:
+		// say so, rather than that a search found nothing.
+		return "", fmt.Errorf("workspace: %w: %s: %w", ErrConfigNotFound, abs, fs.ErrNotExist)
 	}
 	for _, sub := range []string{ConfigDir, LegacyConfigDir, ""} {
 		for _, name := range []string{ConfigFileName, LegacyConfigFileName} {
@@ -76,8 +82,8 @@ func FindConfig(path string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("workspace: %w: searched %s and its parent folders for %s/, %s/ or the folder itself holding %s or %s; pass the file's path, or create it with WriteConfig (or download config.json from the Azure ML studio)",
-		ErrConfigNotFound, abs, ConfigDir, LegacyConfigDir, ConfigFileName, LegacyConfigFileName)
+	return "", fmt.Errorf("workspace: %w: no %s or %s in %s or its parent folders (nor in their %s/ or %s/); download config.json from the workspace's page in Azure ML studio, or give the file's path",
+		ErrConfigNotFound, ConfigFileName, LegacyConfigFileName, abs, ConfigDir, LegacyConfigDir)
 }
 
 // FromConfig reads the workspace from an azureml config file: path is the

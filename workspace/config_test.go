@@ -91,7 +91,9 @@ func TestFromConfigSearch(t *testing.T) {
 		{name: "key_vault is read", files: map[string]string{"config.json": `{"subscription_id":"s","resource_group":"r","workspace_name":"kv","key_vault":"myvault"}`},
 			want: "kv", file: "config.json"},
 		{name: "no file anywhere", files: map[string]string{"a/b/": ""}, start: "a/b",
-			err: []string{"workspace config file not found: searched ", "a/b and its parent folders for .azureml/, aml_config/ or the folder itself holding config.json or project.json"}},
+			err: []string{"workspace config file not found: no config.json or project.json in ", "a/b or its parent folders (nor in their .azureml/ or aml_config/); download config.json from the workspace's page in Azure ML studio"}},
+		{name: "a given file that does not exist", files: map[string]string{"a/": ""}, start: "a/nope.json",
+			err: []string{"workspace config file not found: ", "a/nope.json: file does not exist"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -271,15 +271,6 @@ func TestUnreachableVault(t *testing.T) {
 	assert.Contains(t, r.stderr, "--timeout")
 }
 
-func TestNoVault(t *testing.T) {
-	r := cli(t, cliOpts{}, "list")
-	assert.Equal(t, exitError, r.code)
-	requireOneLineError(t, r)
-	for _, want := range []string{"no vault", "AMLSECRETS_KEYVAULT_URL", "config.json", "amlsecrets serve", "--vault"} {
-		assert.Contains(t, r.stderr, want)
-	}
-}
-
 func TestVaultPicking(t *testing.T) {
 	v := startVault(t, nil)
 	r := cli(t, cliOpts{env: with(v.env, "X=from-env-url")}, "set", "pick", "--from-env", "X")

@@ -44,13 +44,13 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return exitOK
 	}
 	code := exitCode(err)
-	msg := oneLine(err.Error())
+	msg := errorText(err)
 	if code == exitUsage {
 		if !strings.Contains(msg, "--help") {
-			msg += " (" + helpHint(cmd) + ")"
+			msg = addHint(msg, "("+helpHint(cmd)+")", " ")
 		}
 	} else if h := hint(err); h != "" {
-		msg += "; " + h
+		msg = addHint(msg, h, "; ")
 	}
 	fmt.Fprintf(stderr, "amlsecrets: %s\n", msg)
 	return code

@@ -166,8 +166,10 @@ func newListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List the secrets' names",
 		Long: `list prints the name of every secret, one per line, sorted. With --json it
-prints a JSON array of each secret's metadata (version, content type, tags,
-enabled, times). It never prints values.`,
+prints a JSON array of each secret's metadata (name, content type, tags,
+enabled, times; a list carries no version: 'amlsecrets get NAME --json' shows
+the latest one). It never prints values. With --deleted it lists the deleted
+secrets instead, which 'amlsecrets recover' and 'amlsecrets purge' take.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runList(cmd, &f) },
 	}

@@ -45,7 +45,8 @@ func newServeCmd() *cobra.Command {
 		Long: `serve runs a local HTTPS emulator of the Azure Key Vault secrets API (the same
 one Go tests start in process) until SIGINT or SIGTERM.
 
-It prints two lines a shell can eval, then serves:
+It prints two KEY=VALUE lines on stdout once it is ready, then keeps
+serving (so redirect them to a file and load that, rather than eval "$(...)"):
 
   AMLSECRETS_KEYVAULT_URL=https://127.0.0.1:PORT/
   AMLSECRETS_CA_FILE=PATH
@@ -54,13 +55,16 @@ amlsecrets and programs using this library honour both: they trust the CA file
 and, for a loopback vault only, relax challenge-resource verification and use
 a local credential. The emulator accepts any well-formed bearer token, so other
 SDKs work too once they trust the CA and turn challenge-resource verification
-off. The CA is generated afresh at each start.
+off. The CA is generated afresh at each start, and the port too unless
+--addr fixes it: with --addr 127.0.0.1:8443 the vault URL, and so the
+${{keyvault:...}} references that name it, survive a restart.
 
 With --state the vault's contents survive restarts: the file is rewritten
 atomically after every write, before the write is acknowledged. It holds secret
 values in plain text (mode 0600); keep it out of version control.`,
-		Example: `  amlsecrets serve --state vault.json > amlsecrets.env &
-  sleep 1; set -a; . ./amlsecrets.env; set +a   # export both variables
+		Example: `  amlsecrets serve --addr 127.0.0.1:8443 --state vault.json > amlsecrets.env &
+  until grep -q AMLSECRETS_CA_FILE amlsecrets.env 2>/dev/null; do sleep 0.2; done
+  set -a; . ./amlsecrets.env; set +a   # export both variables
 
   amlsecrets serve --addr 127.0.0.1:8443 --ca-out ca.pem --throttle 200/1s --latency 20ms`,
 		Args: noArgs,

@@ -152,3 +152,36 @@ func emptySource(f *setFlags) string {
 	}
 	return "--stdin"
 }
+
+// errorText is an error's message as the CLI prints it: a one-line message
+// stays one line; a message holding a list (several failures, the
+// credentials tried) keeps its lines, tabs as two spaces, with blank lines
+// and carriage returns dropped.
+func errorText(err error) string {
+	s := strings.TrimSpace(err.Error())
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	var b strings.Builder
+	for i, l := range lines {
+		l = strings.TrimRight(l, " \t")
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(strings.ReplaceAll(l, "\t", "  "))
+	}
+	return b.String()
+}
+
+// addHint appends a hint to msg: after sep on a one-line message, on a line
+// of its own after a list.
+func addHint(msg, h, sep string) string {
+	if strings.Contains(msg, "\n") {
+		return msg + "\n" + h
+	}
+	return msg + sep + h
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -124,7 +125,12 @@ func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (
 	if _, err := workspace.FindConfig(""); err != nil {
 		if errors.Is(err, workspace.ErrConfigNotFound) {
 			dir, _ := os.Getwd()
-			return nil, fmt.Errorf("no vault to use: no --vault or --config flag, %s is not set, and no azureml config.json in %s or its parents; for a local vault run 'amlsecrets serve > amlsecrets.env' in another shell and load its output here ('set -a; . ./amlsecrets.env; set +a'), or pass --vault https://NAME.vault.azure.net/ or --config PATH", azurevault.EnvKeyvaultURL, dir)
+			return nil, fmt.Errorf("no vault to use:\n"+
+				"  no --vault or --config flag\n"+
+				"  %s is not set\n"+
+				"  no azureml config.json in %s or its parent folders\n"+
+				"for a local vault, run 'amlsecrets serve --state vault.json > amlsecrets.env' in another shell, then load it here: set -a; . ./amlsecrets.env; set +a\n"+
+				"or pass --vault https://NAME.vault.azure.net/ or --config FILE", azurevault.EnvKeyvaultURL, dir)
 		}
 		return nil, err
 	}
@@ -158,6 +164,9 @@ func openWorkspace(ctx context.Context, path string, co azcore.ClientOptions, ge
 		Getenv:          getenv,
 		KeyvaultOptions: cliKeyvaultOptions(),
 	})
+	if path != "" && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("--config %s: no such file or folder", path)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"net"
 	"net/http"
@@ -149,6 +150,9 @@ func New(vaultURL string, cred azcore.TokenCredential, opts *Options) (*Store, e
 	if u.Scheme != "https" {
 		return nil, fmt.Errorf("azurevault: vault URL %q must use https: Key Vault requests carry a bearer token and secret values, which must not travel in clear text", vaultURL)
 	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, fmt.Errorf("azurevault: vault URL %q has a path or query: it must be the vault's root, like https://%s/", vaultURL, u.Host)
+	}
 	loopback := IsLoopback(u.Hostname())
 	co := safeopts.Client(opts.ClientOptions)
 	// One owner per retry: keyvault.RetryStore. azcore's policy keeps only
@@ -230,6 +234,12 @@ func IsLoopback(host string) bool {
 
 func transportWithCA(file string) (*http.Client, error) {
 	pem, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		// `amlsecrets serve` writes a fresh CA file at each start and
+		// removes it on exit: a shell that loaded an old amlsecrets.env
+		// points at a file that is gone.
+		return nil, fmt.Errorf("azurevault: read CA file (%s): %w; if 'amlsecrets serve' was restarted, load the amlsecrets.env it printed again (set -a; . ./amlsecrets.env; set +a), else restart 'amlsecrets serve'", EnvCAFile, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("azurevault: read CA file (%s): %w", EnvCAFile, err)
 	}
