@@ -19,7 +19,13 @@ func TestDeleteRecoverPurge(t *testing.T) {
 	r := cli(t, cliOpts{env: env}, "delete", "db-password")
 	ok(r)
 	assert.Equal(t, "delete db-password: ok\n", r.stderr)
-	r = cli(t, cliOpts{env: env}, "list", "--deleted")
+	// A delete takes a moment to show in the deleted list, as in Key Vault
+	// (the emulator's propagation delay): poll.
+	for range 50 {
+		if r = cli(t, cliOpts{env: env}, "list", "--deleted"); r.code != 0 || r.stdout != "" {
+			break
+		}
+	}
 	ok(r)
 	assert.Equal(t, "db-password\n", r.stdout)
 

@@ -34,6 +34,7 @@ type serveFlags struct {
 	throttle  string
 	caOut     string
 	state     string
+	propagate time.Duration
 }
 
 // newServeCmd builds `amlsecrets serve`.
@@ -59,9 +60,13 @@ off. The CA is generated afresh at each start, and the port too unless
 --addr fixes it: with --addr 127.0.0.1:8443 the vault URL, and so the
 ${{keyvault:...}} references that name it, survive a restart.
 
-With --state the vault's contents survive restarts: the file is rewritten
-atomically after every write, before the write is acknowledged. It holds secret
-values in plain text (mode 0600); keep it out of version control.`,
+With --state the vault's contents survive restarts: every write is appended to
+the file and synced before it is applied and acknowledged, and the file is
+compacted as it grows. It holds secret values in plain text (mode 0600); keep
+it out of version control.
+
+As in Key Vault, a delete, recover or purge takes a moment to show
+(--propagation-delay): poll, as the Azure SDKs' pollers do.`,
 		Example: `  amlsecrets serve --addr 127.0.0.1:8443 --state vault.json > amlsecrets.env &
   until grep -q AMLSECRETS_CA_FILE amlsecrets.env 2>/dev/null; do sleep 0.2; done
   set -a; . ./amlsecrets.env; set +a   # export both variables
@@ -77,6 +82,7 @@ values in plain text (mode 0600); keep it out of version control.`,
 	fl.StringVar(&f.throttle, "throttle", "", "throttle to N requests per WINDOW, e.g. 200/1s; then 429 with Retry-After")
 	fl.StringVar(&f.caOut, "ca-out", "", "write the CA certificate (PEM) to this file (default: a temporary file, removed on exit)")
 	fl.StringVar(&f.state, "state", "", "persist the vault to this file across restarts")
+	fl.DurationVar(&f.propagate, "propagation-delay", kvemulator.DefaultPropagationDelay, "how long a delete, recover or purge takes to show, as in Key Vault (0: at once)")
 	return cmd
 }
 
@@ -108,14 +114,22 @@ func runServe(cmd *cobra.Command, f *serveFlags) (err error) {
 	if f.latency < 0 {
 		return usageError{errors.New("--latency must not be negative")}
 	}
+	if f.propagate < 0 {
+		return usageError{errors.New("--propagation-delay must not be negative")}
+	}
+	propagate := f.propagate
+	if propagate == 0 {
+		propagate = -1 // the emulator's "none"
+	}
 	srv, err := kvemulator.Start(&kvemulator.Options{
-		Addr:           f.addr,
-		VaultName:      f.vaultName,
-		AcceptAnyToken: true,
-		Latency:        f.latency,
-		ThrottleLimit:  limit,
-		ThrottleWindow: window,
-		StatePath:      f.state,
+		Addr:             f.addr,
+		VaultName:        f.vaultName,
+		AcceptAnyToken:   true,
+		Latency:          f.latency,
+		ThrottleLimit:    limit,
+		ThrottleWindow:   window,
+		StatePath:        f.state,
+		PropagationDelay: propagate,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

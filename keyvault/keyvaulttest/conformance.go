@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,7 @@ import (
 //	DeleteThenGet              a deleted secret wraps ErrNotFound and leaves the list
 //	DeleteMissing              deleting a name never set wraps ErrNotFound
 //	SetAfterDelete             ErrConflict while soft-deleted; settable again after purge; recover brings all versions back
+//	                           (polling, as the SDKs do, while delete, recover and purge propagate)
 //	DisabledVersion            a disabled version wraps ErrDisabled and ErrPermission; older enabled versions stay readable
 //	ListVersions               every version listed, without values
 //	InvalidNames               bad names wrap ErrInvalidName for every method
@@ -82,6 +84,34 @@ func req[T any](v T, err error) func(t *testing.T) T {
 			t.Fatalf("unexpected error: %v", err)
 		}
 		return v
+	}
+}
+
+// propagationTimeout bounds how long eventually polls.
+const propagationTimeout = 60 * time.Second
+
+// eventually calls f until it returns a result or an error that wraps none
+// of retry, waiting between calls as the SDKs' pollers do (10 ms doubling to
+// 1 s here), for at most propagationTimeout. Key Vault's delete, recover and
+// purge take seconds to show; a store that applies them at once returns on
+// the first call.
+func eventually[T any](t *testing.T, f func() (T, error), retry ...error) (T, error) {
+	t.Helper()
+	deadline := time.Now().Add(propagationTimeout)
+	delay := 10 * time.Millisecond
+	for {
+		v, err := f()
+		if err == nil || time.Now().After(deadline) || !slices.ContainsFunc(retry, func(target error) bool { return errors.Is(err, target) }) {
+			return v, err
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-t.Context().Done():
+			timer.Stop()
+			return v, err
+		case <-timer.C:
+		}
+		delay = min(2*delay, time.Second)
 	}
 }
 
@@ -318,22 +348,36 @@ func testSetAfterDelete(t *testing.T, s keyvault.Store) {
 	_, err := s.SetSecret(t.Context(), "phoenix", "three", nil)
 	wantErr(t, err, keyvault.ErrConflict)
 	if dl, ok := s.(keyvault.DeletedLister); ok {
-		var names []string
-		for d, err := range dl.ListDeletedSecrets(t.Context()) {
-			if err != nil {
-				t.Fatalf("list deleted: %v", err)
+		// Key Vault lists a deleted secret once the delete has propagated.
+		names := req(eventually(t, func() (string, error) {
+			var names []string
+			for d, err := range dl.ListDeletedSecrets(t.Context()) {
+				if err != nil {
+					return "", err
+				}
+				names = append(names, d.Name)
+				if d.DeletedDate.IsZero() {
+					t.Fatalf("deleted secret %q has no deleted date", d.Name)
+				}
 			}
-			names = append(names, d.Name)
-			if d.DeletedDate.IsZero() {
-				t.Fatalf("deleted secret %q has no deleted date", d.Name)
+			if len(names) == 0 {
+				return "", keyvault.ErrNotFound
 			}
-		}
-		equal(t, strings.Join(names, ","), "phoenix", "deleted secrets")
+			return strings.Join(names, ","), nil
+		}, keyvault.ErrNotFound))(t)
+		equal(t, names, "phoenix", "deleted secrets")
 	}
 	if r, ok := s.(keyvault.Recoverer); ok {
-		p := req(r.RecoverDeletedSecret(t.Context(), "phoenix"))(t)
+		// Recover answers not found until the delete has propagated, and the
+		// recovered secret reads once the recover has: poll, as SDKs do.
+		p := req(eventually(t, func() (keyvault.Properties, error) {
+			return r.RecoverDeletedSecret(t.Context(), "phoenix")
+		}, keyvault.ErrNotFound))(t)
 		equal(t, strings.ToLower(p.Name), "phoenix", "recovered name")
-		equal(t, get(t, s, "phoenix", ""), "two", "latest after recover")
+		latest := req(eventually(t, func() (keyvault.Secret, error) {
+			return s.GetSecret(t.Context(), "phoenix", "")
+		}, keyvault.ErrNotFound))(t)
+		equal(t, latest.Value.Reveal(), "two", "latest after recover")
 		equal(t, get(t, s, "phoenix", v1.Version), "one", "old version after recover")
 		noErr(t, s.DeleteSecret(t.Context(), "phoenix"))
 	}
@@ -341,9 +385,15 @@ func testSetAfterDelete(t *testing.T, s keyvault.Store) {
 		t.Log("store cannot purge: skipping set after purge")
 		return
 	}
-	noErr(t, purger.PurgeDeletedSecret(t.Context(), "phoenix"))
+	_, err = eventually(t, func() (struct{}, error) {
+		return struct{}{}, purger.PurgeDeletedSecret(t.Context(), "phoenix")
+	}, keyvault.ErrNotFound)
+	noErr(t, err)
 	wantErr(t, purger.PurgeDeletedSecret(t.Context(), "phoenix"), keyvault.ErrNotFound)
-	set(t, s, "phoenix", "three")
+	// The name is free once the purge has propagated; until then a set conflicts.
+	req(eventually(t, func() (keyvault.Properties, error) {
+		return s.SetSecret(t.Context(), "phoenix", "three", nil)
+	}, keyvault.ErrConflict))(t)
 	equal(t, get(t, s, "phoenix", ""), "three", "set after purge")
 	_, err = s.GetSecret(t.Context(), "phoenix", v1.Version)
 	wantErr(t, err, keyvault.ErrNotFound)

@@ -41,6 +41,11 @@
 // MethodNotAllowed for anything else. Error messages never contain a value.
 //
 // Deleted secrets stay until purged: the server never purges on its own.
+// Delete, recover and purge propagate as in Key Vault (Options.PropagationDelay,
+// DefaultPropagationDelay): after a delete, /deletedsecrets/NAME answers 404
+// and a set of the name 409 ObjectIsBeingDeleted until the delay has passed;
+// after a recover, /secrets/NAME answers 404; after a purge, a restore of the
+// name answers 409. Clients poll, as the SDKs' delete and recover pollers do.
 // Listing the versions of a name that does not exist answers an empty list.
 // Backups are opaque to clients, restorable into any Server, and not a stable
 // format. ListenURL (https://127.0.0.1:PORT/) reaches the same server directly;
@@ -77,5 +82,7 @@
 // closes the client connections of ClientOptions too, so go.uber.org/goleak
 // stays quiet. Inject Options.Now to move throttle windows and
 // timestamps without sleeping. Options.StatePath persists the vault to a
-// file, written atomically before each write is acknowledged.
+// file: a log of JSON lines, each write appended and fsynced (concurrent
+// writes share one fsync) before it is applied and acknowledged, compacted
+// atomically as it grows.
 package kvemulator

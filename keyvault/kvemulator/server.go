@@ -32,6 +32,11 @@ const DefaultTenantID = "00000000-0000-0000-0000-000000000000"
 // as Azure Key Vault in the public cloud does.
 const ChallengeResource = "https://vault.azure.net"
 
+// DefaultPropagationDelay is Options.PropagationDelay's default: short, so
+// that test suites stay fast, yet far longer than a request on loopback, so
+// that code that forgets to poll fails here as it would on Azure.
+const DefaultPropagationDelay = 100 * time.Millisecond
+
 // MaxValueBytes is the largest secret value, in bytes, the server accepts (25 KiB, as Key Vault).
 const MaxValueBytes = 25 * 1024
 
@@ -93,11 +98,24 @@ type Options struct {
 	// Seed seeds the generator behind ErrorRate and DropRate.
 	Seed int64
 
-	// StatePath, when set, persists the vault's contents to this file: loaded at
-	// start, and rewritten atomically (temporary file, fsync, rename) after every
-	// write and before that write is acknowledged. The file holds secret values;
-	// it is created with mode 0600.
+	// StatePath, when set, persists the vault's contents to this file: loaded
+	// at start (malformed content is refused), then every write is appended and
+	// fsynced before it is applied and acknowledged; a write whose save fails
+	// answers 500 and changes nothing. Concurrent writes share one fsync. The
+	// file is compacted (rewritten atomically) at start, which checks that it
+	// can be written, and whenever it has grown to twice the vault. Temporary
+	// files a killed server left beside it are removed at start. The file holds
+	// secret values; it is created with mode 0600.
 	StatePath string
+
+	// PropagationDelay is how long a delete, recover or purge takes to show, as
+	// in Key Vault, where they propagate over seconds: after a delete,
+	// /deletedsecrets/NAME answers 404 (and a set of the name 409) until the
+	// delay has passed; after a recover, /secrets/NAME answers 404; after a
+	// purge, a restore of the name answers 409. Clients must poll, as
+	// the SDKs' pollers do. 0 means DefaultPropagationDelay; negative means
+	// none, every change visible at once.
+	PropagationDelay time.Duration
 
 	// Now is the server's clock, used for timestamps and throttle windows.
 	// Default time.Now.
@@ -168,6 +186,12 @@ func Start(opts *Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	switch {
+	case o.PropagationDelay == 0:
+		o.PropagationDelay = DefaultPropagationDelay
+	case o.PropagationDelay < 0:
+		o.PropagationDelay = 0
+	}
 
 	s := &Server{
 		opts:      o,
@@ -175,7 +199,7 @@ func Start(opts *Options) (*Server, error) {
 		now:       o.Now,
 		serveDone: make(chan struct{}),
 		closing:   make(chan struct{}),
-		store:     newStore(o.StatePath),
+		store:     newStore(o.PropagationDelay, o.Now),
 	}
 	s.vaultHost = s.vaultName + ".vault.azure.net"
 	s.faults = newFaultState(&o)
@@ -185,16 +209,22 @@ func Start(opts *Options) (*Server, error) {
 	_, _ = rand.Read(tok[:])
 	s.token = "kvemulator." + hex.EncodeToString(tok[:])
 
-	if err := s.store.load(); err != nil {
-		return nil, err
+	if o.StatePath != "" {
+		l, err := openLog(o.StatePath, &s.store.m, o.Now().UnixNano())
+		if err != nil {
+			return nil, err
+		}
+		s.store.log = l
 	}
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
+		s.store.log.close()
 		return nil, err
 	}
 	if err := s.makeCertificates(ln.Addr()); err != nil {
 		_ = ln.Close()
+		s.store.log.close()
 		return nil, err
 	}
 	s.ln = ln
@@ -305,6 +335,7 @@ func (s *Server) Close() {
 		<-s.serveDone
 		s.inflight.Wait()
 		s.transport.CloseIdleConnections()
+		s.store.log.close()
 	})
 }
 

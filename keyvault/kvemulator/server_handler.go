@@ -396,7 +396,7 @@ func (s *Server) handle(r *http.Request, rt route) response {
 			}
 		}
 	case RouteGetSecret:
-		out, err = s.store.get(rt.secret, rt.version, host)
+		out, err = s.store.get(rt.secret, rt.version, now, host)
 	case RouteUpdateSecret:
 		var p updateParams
 		if err = decodeBody(r, &p); err == nil {
@@ -409,16 +409,16 @@ func (s *Server) handle(r *http.Request, rt route) response {
 	case RouteDeleteSecret:
 		out, err = s.store.delete(rt.secret, now, host)
 	case RouteGetDeletedSecret:
-		out, err = s.store.getDeleted(rt.secret, host)
+		out, err = s.store.getDeleted(rt.secret, now, host)
 	case RoutePurgeDeletedSecret:
-		if err = s.store.purge(rt.secret); err == nil {
+		if err = s.store.purge(rt.secret, now); err == nil {
 			return response{status: http.StatusNoContent}
 		}
 	case RouteRecoverDeletedSecret:
-		out, err = s.store.recover(rt.secret, host)
+		out, err = s.store.recover(rt.secret, now, host)
 	case RouteBackupSecret:
 		var blob []byte
-		if blob, err = s.store.backup(rt.secret); err == nil {
+		if blob, err = s.store.backup(rt.secret, now); err == nil {
 			out = map[string]string{"value": encodeBlob(blob)}
 		}
 	case RouteRestoreSecret:
@@ -432,11 +432,11 @@ func (s *Server) handle(r *http.Request, rt route) response {
 			} else if blob, err = decodeBlob(*p.Value); err != nil {
 				err = malformedBackup()
 			} else {
-				out, err = s.store.restore(blob, host)
+				out, err = s.store.restore(blob, now, host)
 			}
 		}
 	case RouteGetSecrets, RouteGetDeletedSecrets, RouteGetSecretVersions:
-		out, err = s.page(r, rt, host)
+		out, err = s.page(r, rt, now, host)
 	}
 	if err != nil {
 		var ae *apiError
@@ -478,7 +478,7 @@ type listJSON struct {
 
 // page answers a listing: maxresults 1..25 (default 25), and a nextLink with
 // api-version, $skiptoken (the key of the next item, base64url) and maxresults.
-func (s *Server) page(r *http.Request, rt route, host string) (listJSON, error) {
+func (s *Server) page(r *http.Request, rt route, now time.Time, host string) (listJSON, error) {
 	q := r.URL.Query()
 	maxResults := defaultMaxResults
 	if v := q.Get("maxresults"); v != "" {
@@ -496,27 +496,18 @@ func (s *Server) page(r *http.Request, rt route, host string) (listJSON, error) 
 		}
 		start = string(b)
 	}
-	var items []item
 	path := "/secrets"
 	switch rt.name {
-	case RouteGetSecrets:
-		items = s.store.list(host)
 	case RouteGetDeletedSecrets:
-		items, path = s.store.listDeleted(host), "/deletedsecrets"
+		path = "/deletedsecrets"
 	case RouteGetSecretVersions:
-		items, path = s.store.listVersions(rt.secret, host), "/secrets/"+rt.secret+"/versions"
+		path = "/secrets/" + rt.secret + "/versions"
 	}
-	i := 0
-	for i < len(items) && items[i].key < start {
-		i++
-	}
-	out := listJSON{Value: make([]bundleJSON, 0, maxResults)}
-	for ; i < len(items) && len(out.Value) < maxResults; i++ {
-		out.Value = append(out.Value, items[i].bundle)
-	}
-	if i < len(items) {
+	items, nextKey := s.store.listPage(rt.name, rt.secret, start, maxResults, now, host)
+	out := listJSON{Value: items}
+	if nextKey != "" {
 		next := fmt.Sprintf("https://%s%s?api-version=%s&$skiptoken=%s&maxresults=%d",
-			host, path, url.QueryEscape(q.Get("api-version")), base64.RawURLEncoding.EncodeToString([]byte(items[i].key)), maxResults)
+			host, path, url.QueryEscape(q.Get("api-version")), base64.RawURLEncoding.EncodeToString([]byte(nextKey)), maxResults)
 		out.NextLink = &next
 	}
 	return out, nil

@@ -6,30 +6,41 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-azureml/secrets/keyvault"
 )
 
 const (
 	recoveryLevel   = "Recoverable+Purgeable"
 	recoverableDays = 90
-	stateFormat     = 1
 	backupMagic     = "keyvaulttest-backup-v1\n"
 )
 
-var nameRE = regexp.MustCompile(`^[0-9a-zA-Z-]{1,127}$`)
+// validName is Key Vault's name rule, whose one home is keyvault.ValidateName.
+func validName(name string) bool { return keyvault.ValidateName(name) == nil }
 
-func validName(name string) bool { return nameRE.MatchString(name) }
+// validVersionID reports whether id is 32 lowercase hex characters.
+func validVersionID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := range len(id) {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
-// version is one version of a secret, as stored and persisted.
+// version is one version of a secret, as stored and persisted. Once stored it
+// is never modified: an update stores a new copy.
 type version struct {
 	ID          string            `json:"version"`
 	Value       string            `json:"value"`
@@ -42,7 +53,8 @@ type version struct {
 	Updated     int64             `json:"updated"`
 }
 
-// secret is a named secret with its versions, oldest first.
+// secret is a named secret with its versions, oldest first. Once stored it is
+// never modified: a write stores a new secret sharing the unchanged versions.
 type secret struct {
 	Name               string     `json:"name"` // case of first creation
 	Versions           []*version `json:"versions"`
@@ -52,31 +64,164 @@ type secret struct {
 
 func (s *secret) latest() *version { return s.Versions[len(s.Versions)-1] }
 
-func (s *secret) find(id string) *version {
-	for _, v := range s.Versions {
+func (s *secret) find(id string) int {
+	for i, v := range s.Versions {
 		if v.ID == id {
-			return v
+			return i
 		}
+	}
+	return -1
+}
+
+// check rejects a secret read from a state file or a backup blob that the
+// server could not serve: a bad name, no versions, a nil or malformed version.
+func (s *secret) check() error {
+	if s == nil || !validName(s.Name) || len(s.Versions) == 0 {
+		return fmt.Errorf("invalid secret entry")
+	}
+	seen := make(map[string]bool, len(s.Versions))
+	for _, v := range s.Versions {
+		if v == nil || !validVersionID(v.ID) || seen[v.ID] || len(v.Value) > MaxValueBytes {
+			return fmt.Errorf("invalid version of secret %s", s.Name)
+		}
+		seen[v.ID] = true
 	}
 	return nil
 }
 
-type persisted struct {
-	Format  int       `json:"format"`
-	Secrets []*secret `json:"secrets"`
-	Deleted []*secret `json:"deleted"`
+// withVersion returns a copy of s with v appended, or replacing the version of
+// the same ID.
+func (s *secret) withVersion(v *version) *secret {
+	c := *s
+	if i := s.find(v.ID); i >= 0 {
+		c.Versions = slices.Clone(s.Versions)
+		c.Versions[i] = v
+	} else {
+		// Appending may write into spare capacity that s's slice shares. That is
+		// safe: s itself never sees past its length, and a writer only ever
+		// extends the newest staged entry of a name, so a slot is written again
+		// only after the entry that wrote it was discarded, never committed.
+		c.Versions = append(s.Versions, v)
+	}
+	return &c
 }
 
-// store holds the vault's contents. Keys are lower-cased names.
+// entry is the state of one name. Entries are immutable once staged: every
+// write stages a new one. Before visibleAt (Unix nanoseconds) the entry's
+// last change (delete, recover or purge) is still propagating, as in Key
+// Vault: the entry is not visible where that change will make it appear.
+type entry struct {
+	s         *secret // nil: purged; a restore of the name conflicts until visibleAt
+	deleted   bool
+	visibleAt int64
+}
+
+func (e *entry) hidden(now int64) bool { return e != nil && now < e.visibleAt }
+
+// live reports whether e is a secret readable at /secrets/NAME.
+func (e *entry) live(now int64) bool {
+	return e != nil && e.s != nil && !e.deleted && !e.hidden(now)
+}
+
+// inTrash reports whether e is a deleted secret readable at /deletedsecrets/NAME.
+func (e *entry) inTrash(now int64) bool {
+	return e != nil && e.s != nil && e.deleted && !e.hidden(now)
+}
+
+// gone reports whether e holds nothing: no entry, or a purge that has propagated.
+func (e *entry) gone(now int64) bool { return e == nil || (e.s == nil && !e.hidden(now)) }
+
+// model is the vault's contents: entries by lower-cased name, and the sorted
+// names of live and of deleted secrets, so that a list page costs its size.
+type model struct {
+	entries map[string]*entry
+	active  []string
+	deleted []string
+}
+
+func newModel() model { return model{entries: map[string]*entry{}} }
+
+func (e *entry) class() int {
+	switch {
+	case e == nil || e.s == nil:
+		return 0
+	case e.deleted:
+		return 2
+	}
+	return 1
+}
+
+func (m *model) index(class int) *[]string {
+	switch class {
+	case 1:
+		return &m.active
+	case 2:
+		return &m.deleted
+	}
+	return nil
+}
+
+// put sets key's entry (nil removes it) and keeps the sorted indexes.
+func (m *model) put(key string, e *entry) {
+	old := m.entries[key]
+	if e == nil {
+		delete(m.entries, key)
+	} else {
+		m.entries[key] = e
+	}
+	oc, nc := old.class(), e.class()
+	if oc == nc {
+		return
+	}
+	if idx := m.index(oc); idx != nil {
+		if i, ok := slices.BinarySearch(*idx, key); ok {
+			*idx = slices.Delete(*idx, i, i+1)
+		}
+	}
+	if idx := m.index(nc); idx != nil {
+		if i, ok := slices.BinarySearch(*idx, key); !ok {
+			*idx = slices.Insert(*idx, i, key)
+		}
+	}
+}
+
+// store holds the vault's contents. Readers take mu shared and see only
+// committed entries. Writers are serialized by wmu: each validates against
+// the committed entries and the staged ones, stages a new entry with its log
+// record, and waits until a group commit has written and fsynced the record;
+// only then is the entry committed (visible). A failed save commits nothing.
 type store struct {
-	path    string
-	mu      sync.Mutex
-	active  map[string]*secret
-	deleted map[string]*secret
+	delay time.Duration    // propagation of delete, recover and purge
+	now   func() time.Time // the server's clock
+
+	mu sync.RWMutex
+	m  model
+
+	wmu        sync.Mutex
+	cond       *sync.Cond // on wmu: a group commit finished
+	pend       map[string]*entry
+	batch      []staged
+	committing bool
+
+	log *stateLog // nil: in memory only
 }
 
-func newStore(path string) *store {
-	return &store{path: path, active: map[string]*secret{}, deleted: map[string]*secret{}}
+type staged struct {
+	key string
+	e   *entry
+	rec []byte
+	w   *waiter
+}
+
+type waiter struct {
+	done bool
+	err  error
+}
+
+func newStore(delay time.Duration, now func() time.Time) *store {
+	st := &store{delay: delay, now: now, m: newModel(), pend: map[string]*entry{}}
+	st.cond = sync.NewCond(&st.wmu)
+	return st
 }
 
 // ---- wire shapes ----
@@ -120,12 +265,6 @@ type updateParams struct {
 	ContentType *string            `json:"contentType"`
 	Attributes  *requestAttributes `json:"attributes"`
 	Tags        map[string]string  `json:"tags"`
-}
-
-// item is one element of a listing, with the key it is sorted and paged by.
-type item struct {
-	key    string
-	bundle bundleJSON
 }
 
 type bundleOpts struct {
@@ -198,26 +337,159 @@ func persistFailed() *apiError {
 	return &apiError{500, "InternalServerError", "", "The emulator could not persist its state."}
 }
 
+// conflict is the 409 for a write to a name that is not free: deleted, being
+// deleted or recovered, or (restore only) live or being purged.
+func conflict(e *entry, name string, now int64) *apiError {
+	switch {
+	case e.s == nil:
+		return &apiError{409, "Conflict", "ObjectIsBeingDeleted", fmt.Sprintf("Secret %s is currently being deleted.", name)}
+	case e.deleted && e.hidden(now):
+		return &apiError{409, "Conflict", "ObjectIsBeingDeleted", fmt.Sprintf("Secret %s is currently being deleted.", e.s.Name)}
+	case e.deleted:
+		return &apiError{409, "Conflict", "ObjectIsDeletedButRecoverable",
+			fmt.Sprintf("Secret %s is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.", e.s.Name)}
+	case e.hidden(now):
+		return &apiError{409, "Conflict", "ObjectIsBeingRecovered", fmt.Sprintf("Secret %s is currently being recovered.", e.s.Name)}
+	}
+	return &apiError{409, "Conflict", "", fmt.Sprintf("Secret %s already exists.", e.s.Name)}
+}
+
 func newVersionID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-func toUnix(t time.Time) int64 { return t.Unix() }
+// ---- reads (shared lock, committed entries only) ----
 
-// ---- operations (each takes the lock) ----
+func (st *store) committed(key string) *entry {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.m.entries[key]
+}
+
+// liveVersion finds a live secret's version ("" = the latest) in e.
+func liveVersion(e *entry, name, ver string, now int64) (*secret, int, error) {
+	if !e.live(now) {
+		return nil, 0, notFound(name)
+	}
+	s := e.s
+	i := len(s.Versions) - 1
+	if ver != "" {
+		if i = s.find(ver); i < 0 {
+			return nil, 0, versionNotFound(name, ver)
+		}
+	}
+	return s, i, nil
+}
+
+func (st *store) get(name, ver string, now time.Time, host string) (bundleJSON, error) {
+	s, i, err := liveVersion(st.committed(strings.ToLower(name)), name, ver, now.UnixNano())
+	if err != nil {
+		return bundleJSON{}, err
+	}
+	v := s.Versions[i]
+	if !v.Enabled {
+		return bundleJSON{}, &apiError{403, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret."}
+	}
+	return s.bundle(v, host, bundleOpts{withValue: true, withVersion: true}), nil
+}
+
+func (st *store) getDeleted(name string, now time.Time, host string) (bundleJSON, error) {
+	e := st.committed(strings.ToLower(name))
+	if !e.inTrash(now.UnixNano()) {
+		return bundleJSON{}, deletedNotFound(name)
+	}
+	return e.s.bundle(e.s.latest(), host, bundleOpts{withVersion: true, deleted: true}), nil
+}
+
+// backup returns an opaque blob holding every version of the secret.
+func (st *store) backup(name string, now time.Time) ([]byte, error) {
+	e := st.committed(strings.ToLower(name))
+	if !e.live(now.UnixNano()) {
+		return nil, notFound(name)
+	}
+	b, err := json.Marshal(e.s)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(backupMagic), b...), nil
+}
+
+// listPage returns up to n items of a listing, starting at key start, and the
+// key of the next item ("" at the end). kind is RouteGetSecrets,
+// RouteGetDeletedSecrets or RouteGetSecretVersions (of name). It costs about
+// n, not the size of the vault.
+func (st *store) listPage(kind, name, start string, n int, now time.Time, host string) ([]bundleJSON, string) {
+	t := now.UnixNano()
+	out := make([]bundleJSON, 0, n)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if kind == RouteGetSecretVersions {
+		e := st.m.entries[strings.ToLower(name)]
+		if !e.live(t) {
+			return out, ""
+		}
+		s := e.s
+		i := 0
+		if start != "" {
+			fmt.Sscanf(start, "%d", &i)
+			i = max(i, 0)
+		}
+		for ; i < len(s.Versions) && len(out) < n; i++ {
+			out = append(out, s.bundle(s.Versions[i], host, bundleOpts{withVersion: true}))
+		}
+		if i < len(s.Versions) {
+			return out, fmt.Sprintf("%08d", i)
+		}
+		return out, ""
+	}
+	keys, deleted := st.m.active, false
+	if kind == RouteGetDeletedSecrets {
+		keys, deleted = st.m.deleted, true
+	}
+	i, _ := slices.BinarySearch(keys, start)
+	for ; i < len(keys); i++ {
+		e := st.m.entries[keys[i]]
+		if e.hidden(t) {
+			continue
+		}
+		if len(out) == n {
+			return out, keys[i]
+		}
+		out = append(out, e.s.bundle(e.s.latest(), host, bundleOpts{deleted: deleted}))
+	}
+	return out, ""
+}
+
+// ---- writes (wmu, then a group commit) ----
+
+// currentLocked is key's newest entry, staged or committed; st.wmu is held.
+func (st *store) currentLocked(key string) *entry {
+	if e, ok := st.pend[key]; ok {
+		return e
+	}
+	return st.committed(key)
+}
+
+// visibleAfter is when a change made at now has propagated.
+func (st *store) visibleAfter(now time.Time) int64 {
+	if st.delay <= 0 {
+		return 0
+	}
+	return now.Add(st.delay).UnixNano()
+}
 
 func (st *store) set(name string, p *setParams, now time.Time, host string) (bundleJSON, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	key := strings.ToLower(name)
-	if d, ok := st.deleted[key]; ok {
-		return bundleJSON{}, &apiError{409, "Conflict", "ObjectIsDeletedButRecoverable",
-			fmt.Sprintf("Secret %s is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.", d.Name)}
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	key, t := strings.ToLower(name), now.UnixNano()
+	cur := st.currentLocked(key)
+	if cur != nil && cur.s != nil && !cur.live(t) {
+		return bundleJSON{}, conflict(cur, name, t) // deleted, or being deleted or recovered
 	}
-	t := toUnix(now)
-	v := &version{ID: newVersionID(), Value: *p.Value, Enabled: true, Created: t, Updated: t, Tags: maps.Clone(p.Tags)}
+	sec := now.Unix()
+	v := &version{ID: newVersionID(), Value: *p.Value, Enabled: true, Created: sec, Updated: sec, Tags: maps.Clone(p.Tags)}
 	if p.ContentType != nil {
 		v.ContentType = *p.ContentType
 	}
@@ -227,54 +499,25 @@ func (st *store) set(name string, p *setParams, now time.Time, host string) (bun
 		}
 		v.NotBefore, v.Expires = a.NotBefore, a.Expires
 	}
-	s, ok := st.active[key]
-	if !ok {
-		s = &secret{Name: name}
-		st.active[key] = s
+	s := &secret{Name: name} // a new secret, over nothing or a purge
+	if cur.live(t) {
+		s = cur.s
 	}
-	s.Versions = append(s.Versions, v)
-	if err := st.saveLocked(); err != nil {
+	e := &entry{s: s.withVersion(v)}
+	if err := st.commitLocked(key, e, &record{Op: opVersion, Name: e.s.Name, Version: v}); err != nil {
 		return bundleJSON{}, err
 	}
-	return s.bundle(v, host, bundleOpts{withValue: true, withVersion: true}), nil
-}
-
-// versionLocked finds a live secret's version ("" = the latest); st.mu must
-// be held.
-func (st *store) versionLocked(name, ver string) (*secret, *version, error) {
-	s, ok := st.active[strings.ToLower(name)]
-	if !ok {
-		return nil, nil, notFound(name)
-	}
-	v := s.latest()
-	if ver != "" {
-		if v = s.find(ver); v == nil {
-			return nil, nil, versionNotFound(name, ver)
-		}
-	}
-	return s, v, nil
-}
-
-func (st *store) get(name, ver, host string) (bundleJSON, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, v, err := st.versionLocked(name, ver)
-	if err != nil {
-		return bundleJSON{}, err
-	}
-	if !v.Enabled {
-		return bundleJSON{}, &apiError{403, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret."}
-	}
-	return s.bundle(v, host, bundleOpts{withValue: true, withVersion: true}), nil
+	return e.s.bundle(v, host, bundleOpts{withValue: true, withVersion: true}), nil
 }
 
 func (st *store) update(name, ver string, p *updateParams, now time.Time, host string) (bundleJSON, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, v, err := st.versionLocked(name, ver)
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	s, i, err := liveVersion(st.currentLocked(strings.ToLower(name)), name, ver, now.UnixNano())
 	if err != nil {
 		return bundleJSON{}, err
 	}
+	v := *s.Versions[i]
 	if p.ContentType != nil {
 		v.ContentType = *p.ContentType
 	}
@@ -292,237 +535,166 @@ func (st *store) update(name, ver string, p *updateParams, now time.Time, host s
 	if p.Tags != nil {
 		v.Tags = maps.Clone(p.Tags)
 	}
-	v.Updated = toUnix(now)
-	if err := st.saveLocked(); err != nil {
+	v.Updated = now.Unix()
+	e := &entry{s: s.withVersion(&v)}
+	if err := st.commitLocked(strings.ToLower(name), e, &record{Op: opVersion, Name: s.Name, Version: &v}); err != nil {
 		return bundleJSON{}, err
 	}
-	return s.bundle(v, host, bundleOpts{withVersion: true}), nil
+	return e.s.bundle(&v, host, bundleOpts{withVersion: true}), nil
 }
 
 func (st *store) delete(name string, now time.Time, host string) (bundleJSON, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
 	key := strings.ToLower(name)
-	s, ok := st.active[key]
-	if !ok {
+	cur := st.currentLocked(key)
+	if !cur.live(now.UnixNano()) {
 		return bundleJSON{}, notFound(name)
 	}
-	delete(st.active, key)
-	s.DeletedDate = toUnix(now)
-	s.ScheduledPurgeDate = toUnix(now.Add(recoverableDays * 24 * time.Hour))
-	st.deleted[key] = s
-	if err := st.saveLocked(); err != nil {
+	s := *cur.s
+	s.DeletedDate = now.Unix()
+	s.ScheduledPurgeDate = now.Add(recoverableDays * 24 * time.Hour).Unix()
+	e := &entry{s: &s, deleted: true, visibleAt: st.visibleAfter(now)}
+	if err := st.commitLocked(key, e, putRecord(e)); err != nil {
 		return bundleJSON{}, err
 	}
 	return s.bundle(s.latest(), host, bundleOpts{withVersion: true, deleted: true}), nil
 }
 
-func (st *store) getDeleted(name, host string) (bundleJSON, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.deleted[strings.ToLower(name)]
-	if !ok {
-		return bundleJSON{}, deletedNotFound(name)
-	}
-	return s.bundle(s.latest(), host, bundleOpts{withVersion: true, deleted: true}), nil
-}
-
-func (st *store) purge(name string) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+func (st *store) purge(name string, now time.Time) error {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
 	key := strings.ToLower(name)
-	if _, ok := st.deleted[key]; !ok {
+	cur := st.currentLocked(key)
+	if !cur.inTrash(now.UnixNano()) {
 		return deletedNotFound(name)
 	}
-	delete(st.deleted, key)
-	return st.saveLocked()
+	var e *entry // gone at once
+	if at := st.visibleAfter(now); at != 0 {
+		e = &entry{visibleAt: at} // a restore conflicts while the purge propagates
+	}
+	rec := putRecord(e)
+	rec.Name = cur.s.Name
+	return st.commitLocked(key, e, rec)
 }
 
-func (st *store) recover(name, host string) (bundleJSON, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+func (st *store) recover(name string, now time.Time, host string) (bundleJSON, error) {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
 	key := strings.ToLower(name)
-	s, ok := st.deleted[key]
-	if !ok {
+	cur := st.currentLocked(key)
+	if !cur.inTrash(now.UnixNano()) {
 		return bundleJSON{}, deletedNotFound(name)
 	}
-	delete(st.deleted, key)
+	s := *cur.s
 	s.DeletedDate, s.ScheduledPurgeDate = 0, 0
-	st.active[key] = s
-	if err := st.saveLocked(); err != nil {
+	e := &entry{s: &s, visibleAt: st.visibleAfter(now)}
+	if err := st.commitLocked(key, e, putRecord(e)); err != nil {
 		return bundleJSON{}, err
 	}
 	return s.bundle(s.latest(), host, bundleOpts{withVersion: true}), nil
 }
 
-func (st *store) list(host string) []item {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := make([]item, 0, len(st.active))
-	for key, s := range st.active {
-		out = append(out, item{key, s.bundle(s.latest(), host, bundleOpts{})})
-	}
-	slices.SortFunc(out, func(a, b item) int { return strings.Compare(a.key, b.key) })
-	return out
-}
-
-func (st *store) listDeleted(host string) []item {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := make([]item, 0, len(st.deleted))
-	for key, s := range st.deleted {
-		out = append(out, item{key, s.bundle(s.latest(), host, bundleOpts{deleted: true})})
-	}
-	slices.SortFunc(out, func(a, b item) int { return strings.Compare(a.key, b.key) })
-	return out
-}
-
-func (st *store) listVersions(name, host string) []item {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.active[strings.ToLower(name)]
-	if !ok {
-		return nil
-	}
-	out := make([]item, 0, len(s.Versions))
-	for i, v := range s.Versions {
-		out = append(out, item{fmt.Sprintf("%08d", i), s.bundle(v, host, bundleOpts{withVersion: true})})
-	}
-	return out
-}
-
-// backup returns an opaque blob holding every version of the secret.
-func (st *store) backup(name string) ([]byte, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.active[strings.ToLower(name)]
-	if !ok {
-		return nil, notFound(name)
-	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(backupMagic), b...), nil
-}
-
-func (st *store) restore(blob []byte, host string) (bundleJSON, error) {
+// parseBackup reads a backup blob, refusing anything the server could not serve.
+func parseBackup(blob []byte) (*secret, error) {
 	rest, ok := bytes.CutPrefix(blob, []byte(backupMagic))
 	var s secret
-	if !ok || json.Unmarshal(rest, &s) != nil || !validName(s.Name) || len(s.Versions) == 0 {
-		return bundleJSON{}, malformedBackup()
+	if !ok || json.Unmarshal(rest, &s) != nil || s.check() != nil {
+		return nil, malformedBackup()
 	}
 	s.DeletedDate, s.ScheduledPurgeDate = 0, 0
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	key := strings.ToLower(s.Name)
-	if _, ok := st.active[key]; ok {
-		return bundleJSON{}, &apiError{409, "Conflict", "", fmt.Sprintf("Secret %s already exists.", s.Name)}
+	return &s, nil
+}
+
+func (st *store) restore(blob []byte, now time.Time, host string) (bundleJSON, error) {
+	s, err := parseBackup(blob)
+	if err != nil {
+		return bundleJSON{}, err
 	}
-	if _, ok := st.deleted[key]; ok {
-		return bundleJSON{}, &apiError{409, "Conflict", "ObjectIsDeletedButRecoverable",
-			fmt.Sprintf("Secret %s is currently in a deleted but recoverable state.", s.Name)}
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	key, t := strings.ToLower(s.Name), now.UnixNano()
+	if cur := st.currentLocked(key); !cur.gone(t) {
+		return bundleJSON{}, conflict(cur, s.Name, t)
 	}
-	st.active[key] = &s
-	if err := st.saveLocked(); err != nil {
+	e := &entry{s: s}
+	if err := st.commitLocked(key, e, putRecord(e)); err != nil {
 		return bundleJSON{}, err
 	}
 	return s.bundle(s.latest(), host, bundleOpts{withVersion: true}), nil
 }
 
-// ---- persistence ----
-
-func (st *store) load() error {
-	if st.path == "" {
+// commitLocked stages e as key's new entry and returns once it is committed:
+// at once in memory, or, with a state file, after a group commit wrote and
+// fsynced its record. st.wmu is held (cond.Wait releases it meanwhile). On a
+// failed save nothing of the batch, nor of any write staged after it, is
+// committed, and every one of them gets the error.
+func (st *store) commitLocked(key string, e *entry, rec *record) error {
+	if st.log == nil {
+		st.mu.Lock()
+		st.m.put(key, e)
+		st.mu.Unlock()
 		return nil
 	}
-	b, err := os.ReadFile(st.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	b, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("read state: %w", err)
+		return persistFailed()
 	}
-	var p persisted
-	if err := json.Unmarshal(b, &p); err != nil {
-		return fmt.Errorf("read state %s: invalid JSON", st.path)
-	}
-	if p.Format != stateFormat {
-		return fmt.Errorf("read state %s: unknown format %d", st.path, p.Format)
-	}
-	for _, group := range []struct {
-		in  []*secret
-		out map[string]*secret
-	}{{p.Secrets, st.active}, {p.Deleted, st.deleted}} {
-		for _, s := range group.in {
-			if s == nil || !validName(s.Name) || len(s.Versions) == 0 {
-				return fmt.Errorf("read state %s: invalid secret entry", st.path)
+	w := &waiter{}
+	st.pend[key] = e
+	st.batch = append(st.batch, staged{key: key, e: e, rec: append(b, '\n'), w: w})
+	for !w.done {
+		if st.committing {
+			st.cond.Wait()
+			continue
+		}
+		st.committing = true
+		batch := st.batch
+		st.batch = nil
+		st.wmu.Unlock()
+		err := st.flush(batch)
+		st.wmu.Lock()
+		for _, sg := range batch {
+			sg.w.done, sg.w.err = true, err
+			if st.pend[sg.key] == sg.e {
+				delete(st.pend, sg.key)
 			}
-			group.out[strings.ToLower(s.Name)] = s
 		}
-	}
-	return nil
-}
-
-// saveLocked writes the state atomically: a temporary file in the same
-// directory, fsynced, renamed over the state file, then the directory fsynced.
-// The caller holds st.mu, so writes reach the file in the order they happened.
-func (st *store) saveLocked() error {
-	if st.path == "" {
-		return nil
-	}
-	p := persisted{Format: stateFormat, Secrets: sortedSecrets(st.active), Deleted: sortedSecrets(st.deleted)}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return persistFailed()
-	}
-	if err := writeFileAtomic(st.path, b); err != nil {
-		return persistFailed()
-	}
-	return nil
-}
-
-func sortedSecrets(m map[string]*secret) []*secret {
-	out := make([]*secret, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, m[k])
-	}
-	return out
-}
-
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
 		if err != nil {
-			_ = os.Remove(tmp)
+			for _, sg := range st.batch {
+				sg.w.done, sg.w.err = true, err
+			}
+			st.batch = nil
+			clear(st.pend)
 		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		_ = f.Close()
+		st.committing = false
+		st.cond.Broadcast()
+	}
+	if w.err != nil {
+		return persistFailed()
+	}
+	return nil
+}
+
+// flush writes a batch's records in one append and one fsync, then commits
+// its entries, then compacts the file when the log has grown large. Only the
+// committing writer calls it.
+func (st *store) flush(batch []staged) error {
+	var buf []byte
+	for _, sg := range batch {
+		buf = append(buf, sg.rec...)
+	}
+	now := st.now().UnixNano()
+	if err := st.log.append(buf, len(batch), &st.m, now); err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
+	st.mu.Lock()
+	for _, sg := range batch {
+		st.m.put(sg.key, sg.e)
 	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	st.mu.Unlock()
+	if st.log.needsCompaction(len(st.m.entries)) {
+		_ = st.log.compact(&st.m, now) // best effort: the log is intact either way
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func TestServerURLsAndCertificate(t *testing.T) {
 // challenge-resource verification on.
 func TestEveryRouteThroughSDK(t *testing.T) {
 	clk := newClock()
-	srv := newServer(t, &kvemulator.Options{Now: clk.Now})
+	srv := newServer(t, &kvemulator.Options{Now: clk.Now, PropagationDelay: -1})
 	c := newClient(t, srv, 0)
 	ctx := context.Background()
 	created := clk.Now().Unix()
@@ -306,7 +306,7 @@ func keys(m map[string]any) []string {
 
 // TestRawBodyShapes checks raw JSON against the shapes of the REST spec examples.
 func TestRawBodyShapes(t *testing.T) {
-	srv := newServer(t, &kvemulator.Options{Now: newClock().Now})
+	srv := newServer(t, &kvemulator.Options{Now: newClock().Now, PropagationDelay: -1})
 	const q = "?api-version=2026-04-01"
 
 	status, _, set := raw(t, srv, "PUT", "/secrets/crpsecret"+q, `{"value":"mysecretvalue"}`, true)
@@ -360,7 +360,7 @@ func TestRawBodyShapes(t *testing.T) {
 // TestMalformedRequests sends one malformed request of each kind; each gets
 // Key Vault's error shape and the server keeps serving.
 func TestMalformedRequests(t *testing.T) {
-	srv := newServer(t, nil)
+	srv := newServer(t, &kvemulator.Options{PropagationDelay: -1})
 	const q = "?api-version=2026-04-01"
 	_, _, _ = raw(t, srv, "PUT", "/secrets/disabled"+q, `{"value":"x","attributes":{"enabled":false}}`, true)
 	_, _, _ = raw(t, srv, "PUT", "/secrets/gone"+q, `{"value":"x"}`, true)
@@ -498,7 +498,7 @@ func TestMalformedBackupMessage(t *testing.T) {
 
 // TestMethodOverride serves a POST with X-HTTP-REQUEST as the method it names.
 func TestMethodOverride(t *testing.T) {
-	srv := newServer(t, nil)
+	srv := newServer(t, &kvemulator.Options{PropagationDelay: -1})
 	const q = "?api-version=2026-04-01"
 	do := func(override, path, body string) int {
 		req, err := http.NewRequest("POST", strings.TrimSuffix(srv.VaultURL(), "/")+path+q, strings.NewReader(body))
@@ -744,7 +744,7 @@ func TestCloseWithRequestInFlight(t *testing.T) {
 func TestStatePersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	ctx := context.Background()
-	srv := mustStart(&kvemulator.Options{StatePath: path})
+	srv := mustStart(&kvemulator.Options{StatePath: path, PropagationDelay: -1})
 	c := newClient(t, srv, -1)
 	set, err := c.SetSecret(ctx, "Keep", azsecrets.SetSecretParameters{Value: to.Ptr("v"), Tags: map[string]*string{"a": to.Ptr("b")}}, nil)
 	require.NoError(t, err)
