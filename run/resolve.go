@@ -67,8 +67,9 @@ type ResolveOptions struct {
 //	${{azureml://connections/CONN/metadata/KEY}}     one metadata entry
 //	${{azureml://connections/CONN/target}}           its target (endpoint)
 //
-// A reference is a whole value; other values, including other ${{...}}
-// templates, are kept as they are. Every reference is parsed before anything
+// A reference is a whole value, and a value that holds one as only a part
+// (pw=${{keyvault:...}}) is an error, never passed through; other values,
+// including other ${{...}} templates, are kept as they are. Every reference is parsed before anything
 // is fetched: a malformed one fails the call with nothing fetched. Each
 // distinct reference is fetched once (each connection once, whatever the
 // number of its keys used), concurrently. The run's own vault serves

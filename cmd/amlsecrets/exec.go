@@ -30,7 +30,9 @@ func newExecCmd() *cobra.Command {
 		Short: "Run a command with the secret references in its environment resolved",
 		Long: `exec resolves every secret reference in the environment (plus the variables
 of --dotenv FILE) and then replaces itself with CMD, so that signals reach the
-command directly and its exit status is exec's. A reference is a whole value:
+command directly and its exit status is exec's. A reference is a whole value
+(a value holding one as only a part, such as pw=${{keyvault:...}}, is an
+error: give the reference a variable of its own):
 
   ${{keyvault:https://VAULT.vault.azure.net/secrets/NAME}}          latest version
   ${{keyvault:https://VAULT.vault.azure.net/secrets/NAME/VERSION}}  that version

@@ -102,3 +102,25 @@ func TestErrorTextKeepsLists(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestExecEmbeddedReference: exec refuses a reference that is only part of
+// a value, and explains a reference the shell did not expand; the command
+// does not run.
+func TestExecEmbeddedReference(t *testing.T) {
+	v := startVault(t, nil)
+	ref := "${{keyvault:" + v.srv.ListenURL() + "secrets/db-password}}"
+	for name, tc := range map[string]struct{ value, want string }{
+		"embedded": {"pw=" + ref, "amlsecrets: exec: resolve DSN: malformed secret reference: a reference must be the whole value (it is only a part of this one): " +
+			"give the reference a variable of its own, and build the longer value in the program or in a shell (sh -c '... $VAR ...')\n"},
+		"unexpanded": {"${{keyvault:${AMLSECRETS_KEYVAULT_URL}secrets/db-password}}", "amlsecrets: exec: resolve DSN: malformed secret reference: " +
+			"it holds ${AMLSECRETS_KEYVAULT_URL}, which the shell did not expand (single quotes keep it as is): use double quotes and write the reference's own $ as \\$ " +
+			"(\"\\${{keyvault:${AMLSECRETS_KEYVAULT_URL}secrets/NAME}}\"), or write the URL out\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := cli(t, cliOpts{env: with(v.env, "DSN="+tc.value)}, "exec", "--", "sh", "-c", "echo ran")
+			assert.Equal(t, exitError, r.code)
+			assert.Empty(t, r.stdout, "the command did not run")
+			assert.Equal(t, tc.want, r.stderr)
+		})
+	}
+}

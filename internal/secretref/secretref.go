@@ -10,8 +10,12 @@
 //	${{azureml://connections/CONN/target}}
 //
 // A reference is a whole value: "${{", optional blanks, the body, optional
-// blanks, "}}". Parse is total: it returns an error for any input it does not
-// accept and never panics. Its errors never quote the input.
+// blanks, "}}". A value that holds a reference as only a part of it
+// ("pw=${{keyvault:...}}") is not resolved: IsRef reports it, and Parse
+// fails on it with ErrEmbedded, so that it is never passed through
+// unresolved as if it were a plain value. Parse is total: it returns an error
+// for any input it does not accept and never panics. Its errors never quote
+// the input (except the name of an unexpanded shell variable, ${NAME}).
 package secretref
 
 import (
@@ -51,6 +55,10 @@ const (
 
 // ErrMalformed is wrapped by every Parse error.
 var ErrMalformed = errors.New("malformed secret reference")
+
+// ErrEmbedded is wrapped (with ErrMalformed) by the Parse error of a value
+// that holds a reference as only a part of it.
+var ErrEmbedded = errors.New("a reference must be the whole value")
 
 // Vault host suffixes accepted in keyvault references: the Key Vault DNS
 // zones of the Azure clouds. Loopback hosts (an emulator) are accepted too.
@@ -114,18 +122,71 @@ func (r Ref) String() string {
 	return "<invalid reference>"
 }
 
-// IsRef reports whether s is meant as a reference: after trimming blanks it
-// starts with "${{" and, inside, with "keyvault:" or "azureml:". Such a value
-// must Parse; any other value (including other ${{...}} templates) is not a
-// reference and is left alone.
-func IsRef(s string) bool {
-	s = strings.TrimSpace(s)
-	rest, ok := strings.CutPrefix(s, prefix)
-	if !ok {
+// IsRef reports whether s is meant as a reference, or holds one: somewhere in
+// it, "${{" is followed (after optional blanks) by "keyvault:" or
+// "azureml:". Such a value must Parse (which refuses a reference that is only
+// part of the value); any other value (including other ${{...}} templates) is
+// not a reference and is left alone.
+func IsRef(s string) bool { return refStart(s) >= 0 }
+
+// refStart returns the index of the first "${{" in s that opens a keyvault
+// or azureml reference, or -1.
+func refStart(s string) int {
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], prefix)
+		if j < 0 {
+			return -1
+		}
+		rest := strings.TrimLeft(s[i+j+len(prefix):], " \t")
+		if hasPrefixFold(rest, kvScheme) || hasPrefixFold(rest, "azureml:") {
+			return i + j
+		}
+		i += j + 1
+	}
+	return -1
+}
+
+// embedded reports whether s (trimmed) holds a reference that is not the
+// whole of it: text before the reference's "${{", or after its "}}".
+func embedded(s string) bool {
+	i := refStart(s)
+	if i < 0 {
 		return false
 	}
-	rest = strings.TrimLeft(rest, " \t")
-	return hasPrefixFold(rest, kvScheme) || hasPrefixFold(rest, "azureml:")
+	if i > 0 {
+		return true
+	}
+	end := strings.Index(s, suffix)
+	return end >= 0 && strings.Trim(s[end+len(suffix):], "}") != ""
+}
+
+// shellVariable finds a shell variable left unexpanded in a reference's
+// body, $NAME or ${NAME}, and returns it as ${NAME} (or "a $VARIABLE" when
+// NAME is not an environment variable's usual upper-case name).
+func shellVariable(body string) (string, bool) {
+	for i := 0; i+1 < len(body); i++ {
+		if body[i] != '$' {
+			continue
+		}
+		rest := body[i+1:]
+		braced := strings.HasPrefix(rest, "{")
+		if braced {
+			rest = rest[1:]
+		}
+		n := 0
+		for n < len(rest) && n < 64 && (rest[n] == '_' || rest[n] >= 'A' && rest[n] <= 'Z' || rest[n] >= 'a' && rest[n] <= 'z' || n > 0 && rest[n] >= '0' && rest[n] <= '9') {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		name := rest[:n]
+		if strings.ToUpper(name) == name && n < 64 {
+			return "${" + name + "}", true
+		}
+		return "a $VARIABLE", true
+	}
+	return "", false
 }
 
 func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
@@ -140,6 +201,10 @@ func Parse(s string) (Ref, error) {
 	if len(s) > maxRefLength {
 		return Ref{}, malformed("longer than %d bytes", maxRefLength)
 	}
+	if embedded(s) {
+		return Ref{}, fmt.Errorf("%w: %w (it is only a part of this one): give the reference a variable of its own, "+
+			"and build the longer value in the program or in a shell (sh -c '... $VAR ...')", ErrMalformed, ErrEmbedded)
+	}
 	body, ok := strings.CutPrefix(s, prefix)
 	if !ok {
 		return Ref{}, malformed("does not start with %s", prefix)
@@ -149,6 +214,10 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, malformed("does not end with %s", suffix)
 	}
 	body = strings.TrimSpace(body)
+	if v, ok := shellVariable(body); ok {
+		return Ref{}, malformed("it holds %s, which the shell did not expand (single quotes keep it as is): "+
+			"use double quotes and write the reference's own $ as \\$ (\"\\${{keyvault:${AMLSECRETS_KEYVAULT_URL}secrets/NAME}}\"), or write the URL out", v)
+	}
 	for i := 0; i < len(body); i++ {
 		if c := body[i]; c <= ' ' || c == 0x7f || c == '{' || c == '}' {
 			return Ref{}, malformed("blank, control character or brace inside the reference")

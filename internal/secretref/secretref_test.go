@@ -96,15 +96,50 @@ func TestParseMalformed(t *testing.T) {
 
 func TestIsRef(t *testing.T) {
 	for in, want := range map[string]bool{
-		"plain":                          false,
-		"${{ inputs.data }}":             false,
-		"${{secrets.X}}":                 false,
-		"${{KeyVault:whatever":           true,
-		"${{ azureml:x }}":               true,
-		" ${{azureml://connections/c}} ": true,
-		"x ${{keyvault:...}}":            false,
+		"plain":                                     false,
+		"${{ inputs.data }}":                        false,
+		"${{secrets.X}}":                            false,
+		"${{KeyVault:whatever":                      true,
+		"${{ azureml:x }}":                          true,
+		" ${{azureml://connections/c}} ":            true,
+		"x ${{keyvault:...}}":                       true, // embedded: Parse refuses it
+		"pw=${{ azureml://connections/c/target}}/x": true,
+		"${{ inputs.x }} and ${{keyvault:y}}":       true,
+		"$${{":                                      false,
 	} {
 		assert.Equal(t, want, IsRef(in), in)
+	}
+}
+
+// TestEmbeddedRefused: a reference that is only part of a value is an
+// error, never passed through unresolved.
+func TestEmbeddedRefused(t *testing.T) {
+	for _, in := range []string{
+		"pw=${{keyvault:https://myvault.vault.azure.net/secrets/db-password}}",
+		"${{keyvault:https://myvault.vault.azure.net/secrets/db-password}}@host",
+		"postgres://u:${{ keyvault:https://myvault.vault.azure.net/secrets/db-password }}@db/app",
+		"x ${{azureml://connections/c/target}}",
+	} {
+		_, err := Parse(in)
+		require.ErrorIs(t, err, ErrEmbedded, in)
+		require.ErrorIs(t, err, ErrMalformed, in)
+		assert.Contains(t, err.Error(), "a reference must be the whole value")
+		assert.NotContains(t, err.Error(), "db-password")
+	}
+}
+
+// TestUnexpandedShellVariable: a reference written in single quotes keeps
+// ${VAR} as is; the error says the shell did not expand it.
+func TestUnexpandedShellVariable(t *testing.T) {
+	for in, want := range map[string]string{
+		"${{keyvault:${AMLSECRETS_KEYVAULT_URL}secrets/db-password}}": "it holds ${AMLSECRETS_KEYVAULT_URL}, which the shell did not expand",
+		"${{keyvault:$AMLSECRETS_KEYVAULT_URL/secrets/db-password}}":  "it holds ${AMLSECRETS_KEYVAULT_URL}, which the shell did not expand",
+		"${{keyvault:https://${vault}.vault.azure.net/secrets/x}}":    "it holds a $VARIABLE, which the shell did not expand",
+	} {
+		_, err := Parse(in)
+		require.ErrorIs(t, err, ErrMalformed, in)
+		assert.Contains(t, err.Error(), want, in)
+		assert.Contains(t, err.Error(), "double quotes")
 	}
 }
 
