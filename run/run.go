@@ -447,6 +447,18 @@ func (r *Run) credential() (azcore.TokenCredential, error) {
 // other the run's credential. AMLSECRETS_CA_FILE is passed on; azurevault
 // trusts it for a loopback vault only.
 func (r *Run) openVaultURL(vaultURL string) (*keyvault.Keyvault, error) {
+	// In `amlsecrets serve --job`'s world, the workspace's vault by its
+	// Azure name is the loopback emulator.
+	if local, err := workspace.LocalVaultURL(r.opts.getenv, vaultURL); err != nil {
+		return nil, err
+	} else if local != "" {
+		if r.kv != nil {
+			if u, ok := r.kv.Store().(interface{ VaultURL() string }); ok && strings.EqualFold(u.VaultURL(), local) {
+				return r.kv, nil
+			}
+		}
+		vaultURL = local
+	}
 	var cred azcore.TokenCredential
 	if !azurevault.IsLoopbackURL(vaultURL) || r.opts.Credential != nil {
 		var err error

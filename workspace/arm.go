@@ -224,7 +224,10 @@ func (w *Workspace) armClient() (*arm.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	co := w.opts.ClientOptions
+	co, err := w.localARM(w.opts.ClientOptions)
+	if err != nil {
+		return nil, errorf("workspace %s: %w", w.Name, err)
+	}
 	co = safeopts.Client(co) // listsecrets bodies hold secrets; no token in logs
 	c, err = arm.NewClient(moduleName, moduleVersion, taggedCredential{cred}, &arm.ClientOptions{ClientOptions: co, DisableRPRegistration: true})
 	if err != nil {
@@ -338,6 +341,12 @@ func (w *Workspace) fetchVaultURL(ctx context.Context) (string, error) {
 	name, err := parseVaultID(id)
 	if err != nil {
 		return "", errorf("workspace %s: properties.keyVault: %w", w.Name, err)
+	}
+	if local, err := w.localVault(name); err != nil || local != "" {
+		if err != nil {
+			return "", errorf("workspace %s: %w", w.Name, err)
+		}
+		return local, nil
 	}
 	return "https://" + name + "." + w.vaultSuffix() + "/", nil
 }

@@ -33,7 +33,13 @@
 //	AZUREML_ARM_RESOURCEGROUP   FromEnv: resource group (EnvResourceGroup)
 //	AZUREML_ARM_WORKSPACE_NAME  FromEnv: workspace name (EnvWorkspaceName)
 //	AMLSECRETS_KEYVAULT_URL     DefaultKeyvault: use this vault (azurevault.EnvKeyvaultURL)
-//	AMLSECRETS_CA_FILE          DefaultKeyvault: CA for a loopback vault (azurevault.EnvCAFile)
+//	AMLSECRETS_CA_FILE          DefaultKeyvault: CA for a loopback vault (azurevault.EnvCAFile),
+//	                            and for a loopback AMLSECRETS_ARM_ENDPOINT
+//	AMLSECRETS_ARM_ENDPOINT     Resource Manager on loopback, for `amlsecrets serve --job` (EnvARMEndpoint)
+//	AMLSECRETS_LOCAL_VAULTS     NAME=https://127.0.0.1:PORT/: the vault ARM names, on loopback (EnvLocalVaults)
+//
+// The last two are honoured for loopback hosts only; any other value is an
+// error.
 //
 // plus the variables of package credential when Options.Credential is nil.
 // Options.Getenv (nil = os.Getenv) reads them.

@@ -7,6 +7,7 @@
 package armfake
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,9 +53,17 @@ type Server struct {
 }
 
 // NewServer starts a fake ARM server. Close it when done.
-func NewServer() *Server {
+func NewServer() *Server { return NewServerWithCert(nil) }
+
+// NewServerWithCert starts a fake ARM server that presents cert (nil: the
+// httptest certificate). Close it when done.
+func NewServerWithCert(cert *tls.Certificate) *Server {
 	s := &Server{resources: map[string]Response{}}
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if cert != nil {
+		s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	}
+	s.srv.StartTLS()
 	return s
 }
 
@@ -156,6 +165,20 @@ func (s *Server) Answer(method, path string) (Response, bool) {
 	defer s.mu.Unlock()
 	r, ok := s.resources[method+" "+strings.ToLower(path)]
 	return r, ok
+}
+
+// Count is how many requests with method arrived at path (matched
+// case-insensitively).
+func (s *Server) Count(method, path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if r.Method == method && strings.EqualFold(r.Path, path) {
+			n++
+		}
+	}
+	return n
 }
 
 // Requests returns the requests received so far.

@@ -138,8 +138,16 @@ type OBO struct {
 	errorBody string
 
 	mu         sync.Mutex
+	token      string
 	requests   map[string]int
 	withSecret int
+}
+
+// IssueToken makes the endpoint issue tok for every resource.
+func (o *OBO) IssueToken(tok string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.token = tok
 }
 
 // NewOBO starts a fake OBO endpoint that issues "obo-token-for-" + resource,
@@ -188,7 +196,11 @@ func (o *OBO) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("secret") != "" {
 		o.withSecret++
 	}
+	tok := o.token
 	o.mu.Unlock()
+	if tok == "" {
+		tok = "obo-token-for-" + resource
+	}
 	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case r.Method != http.MethodGet || resource == "":
@@ -201,7 +213,7 @@ func (o *OBO) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, _ := json.Marshal(map[string]any{
-		"access_token": "obo-token-for-" + resource,
+		"access_token": tok,
 		"expires_in":   3600,
 		"token_type":   "Bearer",
 		"resource":     resource,
