@@ -52,6 +52,17 @@
 // clients using it must turn challenge-resource verification off, as they must
 // against `amlsecrets serve`, which sets AcceptAnyToken.
 //
+// # Bounds
+//
+// Every connection and request is bounded, with documented defaults in
+// Options: the TLS handshake and headers within DefaultReadHeaderTimeout
+// (10s), a whole request within DefaultReadTimeout (30s), an idle keep-alive
+// connection closed after DefaultIdleTimeout (30s); a request body over
+// DefaultMaxBodyBytes (1 MiB; 4 MiB for a restore) gets 413
+// RequestEntityTooLarge, unread when its Content-Length announces it; past
+// DefaultMaxConns (1024) open connections the longest-idle one is closed to
+// let a new one in.
+//
 // # Faults
 //
 // Options and methods on Server make the vault misbehave on demand.

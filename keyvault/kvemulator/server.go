@@ -40,8 +40,23 @@ const DefaultPropagationDelay = 100 * time.Millisecond
 // MaxValueBytes is the largest secret value, in bytes, the server accepts (25 KiB, as Key Vault).
 const MaxValueBytes = 25 * 1024
 
-// maxBodyBytes bounds every request body the server reads.
-const maxBodyBytes = 4 << 20
+// Defaults of the server's bounds (Options).
+const (
+	// DefaultReadHeaderTimeout bounds the TLS handshake and the reading of a
+	// request's headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds the reading of a whole request, body included.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultIdleTimeout is how long a keep-alive connection may sit idle.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultMaxBodyBytes is the largest request body: a set at Key Vault's
+	// limits (25 KiB value, 15 tags of 512 characters, JSON-escaped) with
+	// ample headroom. A restore may send four times as much, for backups of
+	// secrets with many versions.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxConns caps open connections; idle ones are shed first.
+	DefaultMaxConns = 1024
+)
 
 // Options configures a Server. The zero value is a well-behaved vault:
 // no latency, no throttling, no faults.
@@ -117,6 +132,22 @@ type Options struct {
 	// none, every change visible at once.
 	PropagationDelay time.Duration
 
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound how long a
+	// connection may take to send a request's headers, a whole request, and
+	// how long it may sit idle between requests. 0 means the Default...
+	// constant; negative means no limit.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+
+	// MaxBodyBytes is the largest request body (4x for a restore); a larger one
+	// gets 413 without being read. 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+
+	// MaxConns caps open connections: past it, the longest-idle connection is
+	// closed to let the new one in. 0 means DefaultMaxConns; negative, no cap.
+	MaxConns int
+
 	// Now is the server's clock, used for timestamps and throttle windows.
 	// Default time.Now.
 	Now func() time.Time
@@ -146,6 +177,7 @@ type Server struct {
 	tokenRequests atomic.Int64
 
 	store *store
+	conns *connTracker
 
 	faultMu sync.Mutex
 	faults  faultState
@@ -185,6 +217,15 @@ func Start(opts *Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	o.ReadHeaderTimeout = orDefault(o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	o.ReadTimeout = orDefault(o.ReadTimeout, DefaultReadTimeout)
+	o.IdleTimeout = orDefault(o.IdleTimeout, DefaultIdleTimeout)
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
 	}
 	switch {
 	case o.PropagationDelay == 0:
@@ -240,13 +281,18 @@ func Start(opts *Options) (*Server, error) {
 		},
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		IdleConnTimeout:     clientIdleTimeout(o.IdleTimeout), // before the server closes them
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 
+	s.conns = newConnTracker(o.MaxConns)
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ConnState:         s.conns.track,
 		ErrorLog:          log.New(io.Discard, "", 0),
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{s.cert},
@@ -261,6 +307,29 @@ func Start(opts *Options) (*Server, error) {
 	}()
 	return s, nil
 }
+
+// orDefault maps 0 to def and a negative duration to 0 (no limit).
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// clientIdleTimeout keeps the client side's idle connections for less than
+// the server does, so clients never reuse a connection the server is closing.
+func clientIdleTimeout(serverIdle time.Duration) time.Duration {
+	if serverIdle <= 0 {
+		return 90 * time.Second
+	}
+	return serverIdle / 2
+}
+
+// OpenConns is the number of connections the server holds open.
+func (s *Server) OpenConns() int { return s.conns.open() }
 
 // VaultURL is the vault's URL, https://NAME.vault.azure.net/. Clients reach it
 // through ClientOptions, whose Transport dials the server's listener.
@@ -334,6 +403,14 @@ func (s *Server) Close() {
 		_ = s.http.Close()
 		<-s.serveDone
 		s.inflight.Wait()
+		// Connections answered with "Connection: close" linger briefly in
+		// net/http after Close; let them finish, within a bound.
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-s.conns.drained():
+		case <-t.C:
+		}
+		t.Stop()
 		s.transport.CloseIdleConnections()
 		s.store.log.close()
 	})

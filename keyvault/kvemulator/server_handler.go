@@ -164,6 +164,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Bodies are bounded: one announced too large is refused unread.
+	limit := s.opts.MaxBodyBytes
+	if rt.name == RouteRestoreSecret {
+		limit *= 4
+	}
+	if r.ContentLength > limit {
+		resp := errorResponse(tooLarge(limit))
+		resp.header = http.Header{"Connection": {"close"}}
+		s.record(rt.name, http.StatusRequestEntityTooLarge, nil)
+		s.write(w, resp, false)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+
 	if throttled, retryAfter := s.throttle(); throttled {
 		resp := errorResponse(&apiError{429, "Throttled",
 			"", "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"})
@@ -349,6 +363,11 @@ func checkLimits(contentType *string, tags map[string]string) *apiError {
 	return nil
 }
 
+func tooLarge(limit int64) *apiError {
+	return &apiError{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "",
+		fmt.Sprintf("The request body is too large: the maximum is %d bytes.", limit)}
+}
+
 // malformedBackup is Key Vault's answer to a restore of a blob it cannot read.
 func malformedBackup() *apiError {
 	return &apiError{400, "Malformed backup blob", "", "Backup blob contains invalid or corrupt version."}
@@ -451,12 +470,12 @@ func (s *Server) handle(r *http.Request, rt route) response {
 // decodeBody reads a JSON request body into v, answering BadParameter for an
 // empty, oversized or malformed body. Error messages never quote the body.
 func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	b, err := io.ReadAll(r.Body) // bounded by serveHTTP's MaxBytesReader
 	if err != nil {
+		if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return tooLarge(mbe.Limit)
+		}
 		return badParameter("The request body could not be read.")
-	}
-	if len(b) > maxBodyBytes {
-		return badParameter("The request body is too large.")
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return badParameter("The request body is required.")
