@@ -9,24 +9,22 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/spf13/cobra"
 
 	"github.com/go-azureml/secrets/internal/dotenv"
-	"github.com/go-azureml/secrets/keyvault"
-	"github.com/go-azureml/secrets/keyvault/azurevault"
 	amlrun "github.com/go-azureml/secrets/run"
 )
 
 type execFlags struct {
 	vaultFlags
 	dotenv string
+	watch  execWatchFlags
 }
 
 func newExecCmd() *cobra.Command {
 	var f execFlags
 	cmd := &cobra.Command{
-		Use:   "exec [--dotenv FILE] -- CMD [ARGS...]",
+		Use:   "exec [--dotenv FILE] [--watch] -- CMD [ARGS...]",
 		Short: "Run a command with the secret references in its environment resolved",
 		Long: `exec resolves every secret reference in the environment (plus the variables
 of --dotenv FILE) and then replaces itself with CMD, so that signals reach the
@@ -48,11 +46,21 @@ unless a reference fails, in which case CMD is not run; the error names the
 variable and the reference, never a value. Connections need a workspace:
 --config, or a config.json found from the current directory. --vault and
 AMLSECRETS_KEYVAULT_URL name the vault of an offline run (for references to
-other vaults, each reference's own URL is used).`,
+other vaults, each reference's own URL is used).
+
+With --watch, exec runs CMD as a child instead, forwards every signal to it,
+and polls the references every --watch-interval: when a value changes, it
+stops CMD (SIGTERM, then SIGKILL after --grace) and starts it again with the
+new values; changes within --debounce of each other restart it once. A
+failed poll is reported on stderr (variable and reference, never a value)
+and never restarts CMD. When CMD exits on its own, exec exits with its
+status (128+N for a signal N).`,
 		Example: `  export DB_PASSWORD='${{keyvault:https://myvault.vault.azure.net/secrets/db-password}}'
   amlsecrets exec -- python train.py
 
-  amlsecrets exec --dotenv .env -- sh -c 'psql "postgres://app:$DB_PASSWORD@db/app"'`,
+  amlsecrets exec --dotenv .env -- sh -c 'psql "postgres://app:$DB_PASSWORD@db/app"'
+
+  amlsecrets exec --watch --watch-interval 30s -- ./server`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("exec needs a command: amlsecrets exec [--dotenv FILE] -- CMD [ARGS...]")}
@@ -63,6 +71,7 @@ other vaults, each reference's own URL is used).`,
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&f.dotenv, "dotenv", "", "add the variables of this .env file (the environment's own win)")
+	f.watch.add(cmd)
 	cmd.Flags().SetInterspersed(false) // flags after CMD are CMD's
 	return cmd
 }
@@ -112,6 +121,9 @@ func runExec(cmd *cobra.Command, f *execFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.watch.on {
+		return runExecWatch(cmd, f, path, args, environ)
+	}
 	ctx, cancel := f.context(cmd)
 	resolved, err := resolveEnv(ctx, &f.vaultFlags, environ)
 	cancel()
@@ -127,27 +139,7 @@ func runExec(cmd *cobra.Command, f *execFlags, args []string) error {
 // resolveEnv resolves the references in environ with run.ResolveEnv, the
 // vault picked as for the other commands.
 func resolveEnv(ctx context.Context, f *vaultFlags, environ []string) ([]string, error) {
-	getenv := os.Getenv
-	if f.vault != "" {
-		getenv = func(k string) string {
-			if k == azurevault.EnvKeyvaultURL {
-				return f.vault
-			}
-			return os.Getenv(k)
-		}
-	}
-	co := azcore.ClientOptions{Retry: cliRetry}
-	caFile := strings.TrimSpace(getenv(azurevault.EnvCAFile))
-	out, err := amlrun.ResolveEnv(ctx, environ, &amlrun.ResolveOptions{RunOptions: &amlrun.Options{
-		Getenv:          getenv,
-		Environ:         func() []string { return environ },
-		ConfigPath:      f.config,
-		ClientOptions:   co,
-		KeyvaultOptions: cliKeyvaultOptions(),
-		OpenVault: func(_ context.Context, vaultURL string) (*keyvault.Keyvault, error) {
-			return openURL(vaultURL, caFile, co, getenv)
-		},
-	}})
+	out, err := amlrun.ResolveEnv(ctx, environ, &amlrun.ResolveOptions{RunOptions: cliRunOptions(f, environ)})
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}

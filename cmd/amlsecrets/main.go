@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -42,6 +43,10 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status) // exec's command's own status; it said what it had to
 	}
 	code := exitCode(err)
 	msg := errorText(err)
@@ -78,7 +83,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newServeCmd(), newSetCmd(), newGetCmd(), newListCmd(), newDeleteCmd(), newRecoverCmd(), newPurgeCmd(), newExecCmd())
+	root.AddCommand(newServeCmd(), newSetCmd(), newGetCmd(), newListCmd(), newDeleteCmd(), newRecoverCmd(), newPurgeCmd(), newExecCmd(), newInjectCmd())
 	return root
 }
 
