@@ -120,7 +120,7 @@ func ParseTemplate(text string) (*Template, error) {
 		}
 		end := strings.Index(rest[:eol], "}}")
 		if end < 0 {
-			if secretref.IsRef(rest[:eol] + "}}") {
+			if opensRef(rest) {
 				errs = append(errs, &RenderError{Line: line, Err: fmt.Errorf("%w: no closing }} on the line", secretref.ErrMalformed)})
 				rest = rest[eol:]
 				continue
@@ -130,7 +130,7 @@ func ParseTemplate(text string) (*Template, error) {
 			continue
 		}
 		cand := rest[:end+2]
-		if !secretref.IsRef(cand) {
+		if !opensRef(cand) {
 			lit.WriteString("${{")
 			rest = rest[3:]
 			continue
@@ -154,6 +154,22 @@ func ParseTemplate(text string) (*Template, error) {
 		return nil, errors.Join(errs...)
 	}
 	return t, nil
+}
+
+// opensRef reports whether s starts with "${{" opening a keyvault or
+// azureml reference (blanks allowed after "${{").
+func opensRef(s string) bool {
+	rest, ok := strings.CutPrefix(s, "${{")
+	if !ok {
+		return false
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	for _, p := range []string{"keyvault:", "azureml:"} {
+		if len(rest) >= len(p) && strings.EqualFold(rest[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseRef parses a whole reference: the short form for the run's own

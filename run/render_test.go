@@ -92,14 +92,16 @@ func TestRender(t *testing.T) {
 		"old=${{ keyvault:db-password/" + p1.Version + " }}\n" +
 		"api=${{keyvault:" + otherVault + "secrets/api-key}} twice ${{keyvault:" + otherVault + "secrets/api-key}}\n" +
 		"openai=${{azureml://connections/openai/credentials/key}} at ${{azureml://connections/openai/target}}\n" +
-		"kept: ${{ github.token }} and ${{ env.X }} and $ {{x}} and ${{\n"
+		"kept: ${{ github.token }} and ${{ env.X }} and $ {{x}} and ${{\n" +
+		"${{ x ${{keyvault:db-password}}\n"
 	got, err := f.run.Render(ctx, tmpl)
 	require.NoError(t, err)
 	assert.Equal(t, "machine db login app password hunter3\n"+
 		"old=hunter2\n"+
 		"api=k3y twice k3y\n"+
 		"openai=sk-1 at https://openai.example/\n"+
-		"kept: ${{ github.token }} and ${{ env.X }} and $ {{x}} and ${{\n", got)
+		"kept: ${{ github.token }} and ${{ env.X }} and $ {{x}} and ${{\n"+
+		"${{ x hunter3\n", got)
 
 	tp, err := run.ParseTemplate(tmpl)
 	require.NoError(t, err)
