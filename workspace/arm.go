@@ -22,6 +22,7 @@ import (
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/azurevault"
 
+	"github.com/go-azureml/secrets/internal/hosts"
 	"github.com/go-azureml/secrets/internal/safeopts"
 )
 
@@ -31,9 +32,9 @@ const APIVersion = "2024-04-01"
 
 // Vault DNS suffixes of the national clouds.
 const (
-	VaultSuffixPublic     = "vault.azure.net"
-	VaultSuffixChina      = "vault.azure.cn"
-	VaultSuffixGovernment = "vault.usgovcloudapi.net"
+	VaultSuffixPublic     = hosts.VaultSuffixPublic
+	VaultSuffixChina      = hosts.VaultSuffixChina
+	VaultSuffixGovernment = hosts.VaultSuffixGovernment
 )
 
 const (
@@ -44,16 +45,7 @@ const (
 // VaultSuffix returns the vault DNS suffix of a cloud, judged by its
 // Microsoft Entra authority host and its Resource Manager endpoint: Azure
 // China, Azure US Government, else the public cloud.
-func VaultSuffix(c cloud.Configuration) string {
-	hosts := strings.ToLower(c.ActiveDirectoryAuthorityHost + " " + c.Services[cloud.ResourceManager].Endpoint)
-	switch {
-	case strings.Contains(hosts, "chinacloudapi.cn"):
-		return VaultSuffixChina
-	case strings.Contains(hosts, "usgovcloudapi.net"), strings.Contains(hosts, "microsoftonline.us"):
-		return VaultSuffixGovernment
-	}
-	return VaultSuffixPublic
-}
+func VaultSuffix(c cloud.Configuration) string { return hosts.VaultSuffix(c) }
 
 func (w *Workspace) vaultSuffix() string {
 	if s := strings.Trim(w.opts.VaultSuffix, ". "); s != "" {

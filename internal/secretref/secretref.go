@@ -24,6 +24,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/go-azureml/secrets/internal/hosts"
 )
 
 // Kind tells what a reference points at.
@@ -59,10 +61,6 @@ var ErrMalformed = errors.New("malformed secret reference")
 // ErrEmbedded is wrapped (with ErrMalformed) by the Parse error of a value
 // that holds a reference as only a part of it.
 var ErrEmbedded = errors.New("a reference must be the whole value")
-
-// Vault host suffixes accepted in keyvault references: the Key Vault DNS
-// zones of the Azure clouds. Loopback hosts (an emulator) are accepted too.
-var VaultSuffixes = []string{".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de"}
 
 const (
 	prefix       = "${{"
@@ -280,22 +278,19 @@ func checkVaultHost(host string) error {
 	if IsLoopback(h) {
 		return nil
 	}
-	for _, suf := range VaultSuffixes {
-		if name, ok := strings.CutSuffix(h, suf); ok && validVaultName(name) {
+	// The Key Vault DNS zones of the Azure clouds (hosts.VaultSuffixes);
+	// loopback hosts (an emulator) are accepted above.
+	for _, suf := range hosts.VaultSuffixes() {
+		if name, ok := strings.CutSuffix(h, "."+suf); ok && validVaultName(name) {
 			return nil
 		}
 	}
 	return malformed("keyvault reference: vault host must be VAULT.vault.azure.net (or another Azure cloud's Key Vault zone, or a loopback emulator)")
 }
 
-// IsLoopback reports whether host (no port) is localhost or a loopback IP.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-	return ip != nil && ip.IsLoopback()
-}
+// IsLoopback reports whether host (no port) is localhost or a loopback IP;
+// it is hosts.IsLoopback, the module's one loopback rule.
+func IsLoopback(host string) bool { return hosts.IsLoopback(host) }
 
 // validVaultName: 3-24 characters of [0-9a-z-], starting with a letter.
 func validVaultName(s string) bool {
