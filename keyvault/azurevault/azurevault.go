@@ -45,7 +45,6 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -60,6 +59,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/go-azureml/secrets/internal/errmap"
+	"github.com/go-azureml/secrets/internal/hosts"
+	"github.com/go-azureml/secrets/internal/safefile"
+	"github.com/go-azureml/secrets/internal/safetext"
 	"github.com/go-azureml/secrets/keyvault"
 
 	"github.com/go-azureml/secrets/internal/safeopts"
@@ -165,11 +167,19 @@ func New(vaultURL string, cred azcore.TokenCredential, opts *Options) (*Store, e
 		}
 		co.Transport = t
 	}
-	if cred == nil {
-		if !loopback {
-			return nil, fmt.Errorf("azurevault: no credential for vault %s: pass one (credential.New picks the right one for where the code runs)", u.Host)
-		}
+	switch {
+	case cred == nil && !loopback:
+		return nil, fmt.Errorf("azurevault: no credential for vault %s: pass one (credential.New picks the right one for where the code runs)", u.Host)
+	case cred == nil:
 		cred = LocalCredential()
+	case loopback:
+		// Challenge verification is off for a loopback host, so the
+		// listener names the token's audience: hand out a token for the
+		// cloud's Key Vault audience only, never one for ARM, Graph or
+		// Storage.
+		if _, local := cred.(localCredential); !local {
+			cred = vaultOnly{cred: cred, host: u.Host, aud: hosts.VaultAudience(co.Cloud)}
+		}
 	}
 	g := newGate()
 	c, err := azsecrets.NewClient(vaultURL, gatedCredential{cred: cred, g: g}, &azsecrets.ClientOptions{
@@ -217,23 +227,27 @@ func (s *Store) Client() *azsecrets.Client { return s.client }
 // IsLoopbackURL reports whether vaultURL names a loopback host (see
 // IsLoopback), as the URL `amlsecrets serve` prints does. An unparsable URL is
 // not loopback.
-func IsLoopbackURL(vaultURL string) bool {
-	u, err := url.Parse(vaultURL)
-	return err == nil && IsLoopback(u.Hostname())
-}
+func IsLoopbackURL(vaultURL string) bool { return hosts.IsLoopbackURL(vaultURL) }
 
-// IsLoopback reports whether host (without port) is a loopback address or
-// "localhost".
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// IsLoopback reports whether host (without port; brackets allowed) is
+// "localhost" or a loopback IP address (127.0.0.0/8, ::1). It is the one
+// loopback rule of this module: the CLI, run, workspace and secret references
+// all use it.
+func IsLoopback(host string) bool { return hosts.IsLoopback(host) }
 
+// MaxCAFileBytes bounds the CA file read from AMLSECRETS_CA_FILE.
+const MaxCAFileBytes = 1 << 20
+
+// caFix is what to do about a CA file that cannot be used: most often it is
+// left over from an `amlsecrets serve` that has exited.
+const caFix = "if it is left over from an earlier 'amlsecrets serve', restart 'amlsecrets serve > amlsecrets.env' and reload its output ('set -a; . ./amlsecrets.env; set +a'), or unset " + EnvCAFile
+
+// transportWithCA trusts the CA in file, which must be the user's own (a
+// regular file owned by the current user or root, not writable by group or
+// others): a CA planted by another user at a path the shell still exports
+// would let that user read every value sent.
 func transportWithCA(file string) (*http.Client, error) {
-	pem, err := os.ReadFile(file)
+	pem, err := safefile.ReadTrusted(file, MaxCAFileBytes, "CA file ("+EnvCAFile+")")
 	if errors.Is(err, fs.ErrNotExist) {
 		// `amlsecrets serve` writes a fresh CA file at each start and
 		// removes it on exit: a shell that loaded an old amlsecrets.env
@@ -241,7 +255,10 @@ func transportWithCA(file string) (*http.Client, error) {
 		return nil, fmt.Errorf("azurevault: read CA file (%s): %w; if 'amlsecrets serve' was restarted, load the amlsecrets.env it printed again (set -a; . ./amlsecrets.env; set +a), else restart 'amlsecrets serve'", EnvCAFile, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("azurevault: read CA file (%s): %w", EnvCAFile, err)
+		if errors.Is(err, safefile.ErrUntrusted) || errors.Is(err, safefile.ErrTooLarge) {
+			return nil, fmt.Errorf("azurevault: %w; %s", err, caFix)
+		}
+		return nil, fmt.Errorf("azurevault: CA file (%s): %w; %s", EnvCAFile, err, caFix)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -299,6 +316,32 @@ func (s *Store) classify(err error) error {
 // vault's host:port.
 func LoopbackRefusedHint(host string) string {
 	return "nothing is listening at " + host + ": start 'amlsecrets serve' (with the same --addr), or, if it was restarted, reload amlsecrets.env: a restart without --addr changes the port and the CA file"
+}
+
+// ErrForeignAudience is wrapped by the error a request to a loopback vault
+// fails with when the vault's challenge asks for a token of any audience but
+// the cloud's Key Vault one (a listener that is not the emulator, fishing for
+// an ARM, Graph or Storage token). No token is requested or sent.
+var ErrForeignAudience = errors.New("azurevault: a loopback vault asked for a token that is not for Key Vault")
+
+// vaultOnly hands out cred's tokens only for the Key Vault audience aud.
+type vaultOnly struct {
+	cred azcore.TokenCredential
+	host string
+	aud  string
+}
+
+func (v vaultOnly) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if len(opts.Scopes) == 0 {
+		return azcore.AccessToken{}, fmt.Errorf("%w: no scope; no token sent to %s", ErrForeignAudience, v.host)
+	}
+	for _, sc := range opts.Scopes {
+		if !hosts.IsVaultScope(sc, v.aud) {
+			return azcore.AccessToken{}, fmt.Errorf("%w: %s asked for %s, not %s; no token sent (is %s the vault 'amlsecrets serve' printed?)",
+				ErrForeignAudience, v.host, safetext.Quote(sc, 120), v.aud, v.host)
+		}
+	}
+	return v.cred.GetToken(ctx, opts)
 }
 
 func validate(ctx context.Context, name string) error {
