@@ -124,6 +124,17 @@ func ReadTrusted(path string, limit int64, what string) ([]byte, error) {
 	return ReadAll(f, limit, what+" "+path)
 }
 
+// CheckOpened applies CheckFile's rule to an already opened file (its
+// fstat, so the file checked is the file read). path and what name it in
+// errors.
+func CheckOpened(f *os.File, path, what string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return checkInfo(path, fi, false, what)
+}
+
 // CheckFile reports whether path is a regular file owned by the current user
 // or root and not writable by group or others. The error names the file,
 // what it is for, and why it is refused.

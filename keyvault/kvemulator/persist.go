@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/go-azureml/secrets/internal/safefile"
 )
 
 // The state file (Options.StatePath) is a log of JSON lines: a header line
@@ -149,6 +151,11 @@ func load(path string, m *model) error {
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("read state %s: not a regular file", path)
+	}
+	// The state decides what the vault answers: it must be the user's own
+	// file (not another user's, not writable by group or others).
+	if err := safefile.CheckOpened(f, path, "state file"); err != nil {
+		return fmt.Errorf("read state: %w; make it your own with mode 0600 (chown, chmod 600), or start from a new --state file", err)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxStateBytes+1))
 	if err != nil {

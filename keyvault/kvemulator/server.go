@@ -77,6 +77,11 @@ type Options struct {
 	// other SDKs and tools work with any credential.
 	AcceptAnyToken bool
 
+	// Token, when set, is the one bearer token the server accepts (and
+	// Credential issues) in place of a random one. AcceptAnyToken wins over
+	// it. `amlsecrets serve --allow-remote` sets it from --token-file.
+	Token string
+
 	// Latency delays every request, challenges included, before it is answered.
 	// A request whose context ends first (client gone, server closing) is abandoned.
 	Latency time.Duration
@@ -249,6 +254,9 @@ func Start(opts *Options) (*Server, error) {
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	s.token = "kvemulator." + hex.EncodeToString(tok[:])
+	if o.Token != "" {
+		s.token = o.Token
+	}
 
 	if o.StatePath != "" {
 		l, err := openLog(o.StatePath, &s.store.m, o.Now().UnixNano())
