@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/go-azureml/secrets/internal/hosts"
+	"github.com/go-azureml/secrets/internal/safefile"
 	"github.com/go-azureml/secrets/keyvault/kvemulator"
 )
 
@@ -35,7 +38,14 @@ type serveFlags struct {
 	caOut     string
 	state     string
 	propagate time.Duration
+	// allowRemote lets --addr be a non-loopback address; tokenFile then
+	// holds the one bearer token accepted.
+	allowRemote bool
+	tokenFile   string
 }
+
+// maxTokenFileBytes bounds --token-file.
+const maxTokenFileBytes = 4 << 10
 
 // newServeCmd builds `amlsecrets serve`.
 func newServeCmd() *cobra.Command {
@@ -58,7 +68,15 @@ a local credential. The emulator accepts any well-formed bearer token, so other
 SDKs work too once they trust the CA and turn challenge-resource verification
 off. The CA is generated afresh at each start, and the port too unless
 --addr fixes it: with --addr 127.0.0.1:8443 the vault URL, and so the
-${{keyvault:...}} references that name it, survive a restart.
+${{keyvault:...}} references that name it, survive a restart. Unless --ca-out
+says where, the CA is written into a new private folder (mode 0700) that is
+removed on exit.
+
+serve listens on loopback only. A non-loopback --addr (0.0.0.0, [::], :PORT,
+a LAN address) is refused unless --allow-remote is given; then serve warns,
+and accepts only the bearer token in --token-file (a file of your own, not
+writable by group or others), instead of any token. Clients on other machines
+are not loopback clients: they use that token and trust the CA themselves.
 
 With --state the vault's contents survive restarts: every write is appended to
 the file and synced before it is applied and acknowledged, and the file is
@@ -83,6 +101,8 @@ As in Key Vault, a delete, recover or purge takes a moment to show
 	fl.StringVar(&f.caOut, "ca-out", "", "write the CA certificate (PEM) to this file (default: a temporary file, removed on exit)")
 	fl.StringVar(&f.state, "state", "", "persist the vault to this file across restarts")
 	fl.DurationVar(&f.propagate, "propagation-delay", kvemulator.DefaultPropagationDelay, "how long a delete, recover or purge takes to show, as in Key Vault (0: at once)")
+	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow a non-loopback --addr; needs --token-file")
+	fl.StringVar(&f.tokenFile, "token-file", "", "with --allow-remote: the one bearer token accepted (a file only you can write)")
 	return cmd
 }
 
@@ -121,10 +141,18 @@ func runServe(cmd *cobra.Command, f *serveFlags) (err error) {
 	if propagate == 0 {
 		propagate = -1 // the emulator's "none"
 	}
+	token, err := remoteToken(f)
+	if err != nil {
+		return err
+	}
+	if f.allowRemote {
+		fmt.Fprintf(cmd.ErrOrStderr(), "amlsecrets serve: warning: --allow-remote: listening on %s, reachable from other machines; only the token in %s is accepted, and values travel to whoever holds it\n", f.addr, f.tokenFile)
+	}
 	srv, err := kvemulator.Start(&kvemulator.Options{
 		Addr:             f.addr,
 		VaultName:        f.vaultName,
-		AcceptAnyToken:   true,
+		AcceptAnyToken:   token == "",
+		Token:            token,
 		Latency:          f.latency,
 		ThrottleLimit:    limit,
 		ThrottleWindow:   window,
@@ -144,18 +172,19 @@ func runServe(cmd *cobra.Command, f *serveFlags) (err error) {
 
 	caPath := f.caOut
 	if caPath == "" {
-		tmp, err := os.CreateTemp("", "amlsecrets-ca-*.pem")
+		// A fresh private folder: no other user can guess, plant or take
+		// over the path AMLSECRETS_CA_FILE names, even after serve exits.
+		dir, err := os.MkdirTemp("", "amlsecrets-serve-*")
 		if err != nil {
 			return fmt.Errorf("serve: write CA: %w", err)
 		}
-		caPath = tmp.Name()
-		defer os.Remove(caPath)
-		_, werr := tmp.Write(srv.CACertPEM())
-		if cerr := tmp.Close(); werr == nil {
-			werr = cerr
+		defer os.RemoveAll(dir)
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("serve: write CA: %w", err)
 		}
-		if werr != nil {
-			return fmt.Errorf("serve: write CA: %w", werr)
+		caPath = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(caPath, srv.CACertPEM(), 0o600); err != nil {
+			return fmt.Errorf("serve: write CA: %w", err)
 		}
 	} else if err := writeFileAtomic(caPath, srv.CACertPEM(), 0o644); err != nil {
 		return fmt.Errorf("serve: write CA: %w", err)
@@ -171,6 +200,37 @@ func runServe(cmd *cobra.Command, f *serveFlags) (err error) {
 	fmt.Fprintf(cmd.ErrOrStderr(), "amlsecrets serve: vault %q listening on %s; stop with Ctrl-C\n", srv.VaultName(), srv.ListenURL())
 	<-ctx.Done()
 	return nil
+}
+
+// remoteToken checks --addr, --allow-remote and --token-file: a non-loopback
+// address needs --allow-remote, which needs a token file. It returns the
+// token ("" when serve accepts any token, on loopback).
+func remoteToken(f *serveFlags) (string, error) {
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return "", usageError{fmt.Errorf("invalid --addr %q: want HOST:PORT, e.g. 127.0.0.1:8443", f.addr)}
+	}
+	if !f.allowRemote {
+		if f.tokenFile != "" {
+			return "", usageError{errors.New("--token-file needs --allow-remote")}
+		}
+		if !hosts.IsLoopback(host) {
+			return "", usageError{fmt.Errorf("--addr %s listens beyond this machine, where anyone could use the vault (serve accepts any token); use a loopback address such as 127.0.0.1:0, or pass --allow-remote --token-file FILE", f.addr)}
+		}
+		return "", nil
+	}
+	if f.tokenFile == "" {
+		return "", usageError{errors.New("--allow-remote needs --token-file FILE: the one bearer token serve then accepts")}
+	}
+	b, err := safefile.ReadTrusted(f.tokenFile, maxTokenFileBytes, "--token-file")
+	if err != nil {
+		return "", usageError{fmt.Errorf("serve: %w", err)}
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+		return "", usageError{fmt.Errorf("--token-file %s: want one token (no spaces), e.g. from 'openssl rand -hex 32'", f.tokenFile)}
+	}
+	return tok, nil
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
