@@ -11,6 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/go-azureml/secrets/internal/flight"
 )
 
 // IMDSEndpoint is the Azure Instance Metadata Service's token endpoint, where
@@ -35,9 +37,10 @@ type imdsMember struct {
 	timeout time.Duration
 	probe   bool
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards probed and probeErr only, never held across the probe
 	probed   bool
 	probeErr error
+	probes   flight.Group[struct{}] // one probe at a time, each caller bounded by its own context
 }
 
 func newIMDSMember(cred azcore.TokenCredential, co azcore.ClientOptions, timeout time.Duration, probe bool) *imdsMember {
@@ -62,12 +65,27 @@ func (m *imdsMember) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 }
 
 // available probes IMDS once; a probe cut short by the caller's context is
-// not remembered.
+// not remembered. Concurrent callers share one probe, each waiting no longer
+// than its own context; no lock is held across it.
 func (m *imdsMember) available(ctx context.Context) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.probed {
-		return m.probeErr
+	probed, perr := m.probed, m.probeErr
+	m.mu.Unlock()
+	if probed {
+		return perr
+	}
+	_, err := m.probes.Do(ctx, "imds", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, m.probeOnce(ctx)
+	})
+	return err
+}
+
+func (m *imdsMember) probeOnce(ctx context.Context) error {
+	m.mu.Lock()
+	probed, perr := m.probed, m.probeErr
+	m.mu.Unlock()
+	if probed {
+		return perr
 	}
 	cx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
@@ -81,11 +99,12 @@ func (m *imdsMember) available(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		m.probed = true
-		m.probeErr = fmt.Errorf("%w: no answer from %s within %s (not an Azure VM)", errIMDSUnavailable, "IMDS (169.254.169.254)", m.timeout)
-		return m.probeErr
+		err = fmt.Errorf("%w: no answer from %s within %s (not an Azure VM)", errIMDSUnavailable, "IMDS (169.254.169.254)", m.timeout)
+	} else {
+		_ = resp.Body.Close()
 	}
-	_ = resp.Body.Close()
-	m.probed = true
-	return nil
+	m.mu.Lock()
+	m.probed, m.probeErr = true, err
+	m.mu.Unlock()
+	return err
 }
