@@ -77,6 +77,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs per timing in row 1 (the median is reported)")
 	nodes := flag.Int("nodes", 100, "nodes in the herd (row 3)")
 	herdRuns := flag.Int("herd-runs", 3, "herd runs per configuration in row 3 (the median time is reported)")
+	flag.BoolVar(&emulatorOnly, "emulator", false, "measure only the emulator's rows (5)")
 	flag.BoolVar(&verbose, "v", false, "print the emulator's counters every 100 ms during each herd, on stderr")
 	flag.Parse()
 	ok, err := run(*runs, *nodes, *herdRuns)
@@ -102,6 +103,14 @@ func run(runs, nodes, herdRuns int) (bool, error) {
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			loadNote = ", load average " + f[0] + " at start"
 		}
+	}
+
+	if emulatorOnly {
+		rows, err := emulatorRows(ctx)
+		if err != nil {
+			return false, err
+		}
+		return report(rows, loadNote), nil
 	}
 
 	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Latency: latency})
@@ -246,6 +255,17 @@ func run(runs, nodes, herdRuns int) (bool, error) {
 	tok := cred.n.Load()
 	rows = append(rows, row{"4. token requests per process (one node)", fmt.Sprintf("%d (herd: at most %d per node)", tok, maxTokens), "1", tok == 1 && maxTokens == 1})
 
+	// Row 5: the emulator itself.
+	emu, err := emulatorRows(ctx)
+	if err != nil {
+		return false, err
+	}
+	rows = append(rows, emu...)
+	return report(rows, loadNote), nil
+}
+
+// report prints the table and reports whether every row passed.
+func report(rows []row, loadNote string) bool {
 	fmt.Printf("kvbench: Keyvault vs the keyvaulttest emulator, %v latency per request, %d CPUs%s\n", latency, numCPU(), loadNote)
 	fmt.Println("(the emulator and every node share this machine's CPUs: other load inflates rows 1 and 3)")
 	fmt.Println()
@@ -260,7 +280,7 @@ func run(runs, nodes, herdRuns int) (bool, error) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.name, r.measured, r.target, result)
 	}
 	_ = w.Flush()
-	return all, nil
+	return all
 }
 
 type herdResult struct {
@@ -424,4 +444,4 @@ func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String(
 
 func numCPU() int { return runtime.NumCPU() }
 
-var verbose bool
+var verbose, emulatorOnly bool
