@@ -173,3 +173,22 @@ func TestFakevault(t *testing.T) {
 	require.NoError(t, err, out+errOut)
 	assert.Contains(t, out, "ok  \tgithub.com/go-azureml/secrets/examples/fakevault")
 }
+
+// TestDBRotationDemo: a long-running job follows its rotating database
+// password with run.Run.Watch.
+func TestDBRotationDemo(t *testing.T) {
+	skipShort(t)
+	out, errOut, err := goCmd(t, cleanEnv(), "run", "./examples/dbrotation", "-demo")
+	require.NoError(t, err, errOut)
+	matchLines(t, out,
+		`demo: started the Key Vault emulator for https://keyvaulttest\.vault\.azure\.net/ \(in process, loopback only\)`,
+		`connected with db-password version [0-9a-f]{8} \(14 bytes\)`,
+		`demo: rotated db-password \(1 of 2\)`,
+		`connected with db-password version [0-9a-f]{8} \(15 bytes\)`,
+		`demo: rotated db-password \(2 of 2\)`,
+		`connected with db-password version [0-9a-f]{8} \(15 bytes\)`,
+		`demo: done`,
+	)
+	assert.NotContains(t, out, "password!")
+	assert.NotContains(t, out, "first-password")
+}
