@@ -21,8 +21,8 @@
 // NewFromEnv picks the vault from the environment:
 //
 //	AMLSECRETS_KEYVAULT_URL  the vault URL (EnvKeyvaultURL)
-//	AMLSECRETS_CA_FILE       a PEM CA trusted beside the system roots, for a
-//	                         loopback vault only (EnvCAFile)
+//	AMLSECRETS_CA_FILE       a PEM CA, the only one trusted for a loopback
+//	                         vault (EnvCAFile); unused for any other host
 //
 // For a loopback vault host (127.0.0.0/8, ::1, localhost), as printed by
 // `amlsecrets serve`, the CA file is trusted, the SDK's challenge-resource
@@ -81,8 +81,9 @@ const (
 	// EnvKeyvaultURL names the vault to use, e.g. the URL `amlsecrets serve`
 	// prints.
 	EnvKeyvaultURL = "AMLSECRETS_KEYVAULT_URL"
-	// EnvCAFile names a PEM file of CA certificates trusted, beside the
-	// system roots, for a loopback vault.
+	// EnvCAFile names a PEM file of CA certificates, the only ones trusted
+	// for a loopback vault (no public CA issues certificates for a loopback
+	// address).
 	EnvCAFile = "AMLSECRETS_CA_FILE"
 )
 
@@ -114,9 +115,13 @@ type Options struct {
 	// values, and Authorization and other credential headers are never let
 	// through azcore's log redaction.
 	ClientOptions azcore.ClientOptions
-	// CAFile is a PEM file of CA certificates to trust beside the system
-	// roots. It is used only for a loopback vault host and only when
-	// ClientOptions.Transport is nil.
+	// CAFile is a PEM file of CA certificates (the emulator's, as
+	// `amlsecrets serve` writes it). It is used only for a loopback vault
+	// host and only when ClientOptions.Transport is nil, and it is then the
+	// only trust: the system roots are not loaded, since no public CA issues
+	// certificates for a loopback address. The transport resumes TLS
+	// sessions and prefers X25519 (LoopbackTLSConfig). A real vault's
+	// transport is unchanged.
 	CAFile string
 	// DisableChallengeResourceVerification turns off the SDK's check that
 	// the vault's authentication challenge names a Key Vault resource. It is
@@ -260,19 +265,36 @@ func transportWithCA(file string) (*http.Client, error) {
 		}
 		return nil, fmt.Errorf("azurevault: CA file (%s): %w; %s", EnvCAFile, err, caFix)
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
+	// Only the emulator's CA: no public CA issues certificates for a
+	// loopback address, so the system roots (about 17 ms to load, 149
+	// file opens) could never verify this vault.
+	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("azurevault: CA file %s holds no PEM certificate", file)
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	t.TLSClientConfig = LoopbackTLSConfig(pool)
 	// Keep a batch's connections: keyvault.DefaultConcurrency requests may
 	// be in flight at once, and each new connection is a TLS handshake.
 	t.MaxIdleConnsPerHost = keyvault.DefaultConcurrency
 	return &http.Client{Transport: t}, nil
+}
+
+// LoopbackTLSConfig returns the client TLS configuration for a loopback
+// vault, trusting roots only (the emulator's CA): TLS 1.2 or later, sessions resumed from a cache (a resumed handshake skips the
+// certificate chain check), and X25519 key exchange (about 0.5 ms of CPU per
+// new connection instead of 1.4 ms with Go's default post-quantum
+// X25519MLKEM768, which protects against recording traffic for later
+// decryption, a threat that does not apply to a loopback connection). It is
+// used only for loopback vaults: the transport of a real vault keeps Go's and
+// azcore's defaults.
+func LoopbackTLSConfig(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		RootCAs:            roots,
+		MinVersion:         tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(keyvault.DefaultConcurrency),
+		CurvePreferences:   []tls.CurveID{tls.X25519, tls.CurveP256},
+	}
 }
 
 // LocalCredential returns the static credential used for a loopback

@@ -283,7 +283,15 @@ func Start(opts *Options) (*Server, error) {
 	listenAddr := ln.Addr().String()
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	s.transport = &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		// Sessions are resumed and X25519 preferred, as azurevault's
+		// loopback transport does: a new connection costs about 0.5 ms of
+		// CPU instead of 1.4 ms with X25519MLKEM768.
+		TLSClientConfig: &tls.Config{
+			RootCAs:            pool,
+			MinVersion:         tls.VersionTLS12,
+			ClientSessionCache: tls.NewLRUClientSessionCache(256),
+			CurvePreferences:   []tls.CurveID{tls.X25519, tls.CurveP256},
+		},
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return dialer.DialContext(ctx, "tcp", listenAddr)
 		},
@@ -371,7 +379,8 @@ func (s *Server) Certificate() *x509.Certificate { return s.caCert }
 // ClientOptions returns options for an Azure SDK client of this vault: its
 // Transport trusts the server's CA and dials every address to the server's
 // listener, so requests for VaultURL reach the server with their real host name
-// and the SDK's challenge-resource verification stays on. Retries keep azcore's
+// and the SDK's challenge-resource verification stays on. It resumes TLS
+// sessions and prefers X25519 key exchange. Retries keep azcore's
 // defaults; set Retry.MaxRetries = -1 to see faults unretried. All clients share
 // one connection pool, closed by Close.
 func (s *Server) ClientOptions() azcore.ClientOptions {
