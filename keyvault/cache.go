@@ -48,6 +48,15 @@ const (
 // SetSecret(s) replace the entry with the value just stored; DeleteSecret(s),
 // UpdateSecretProperties, RecoverSecret and PurgeSecret drop it.
 //
+// The cache honours a secret's time bounds: an entry never outlives the
+// version's Expires (it is fetched again at that moment, by the clock, and a
+// value past its Expires is never served as a stale fallback either), and
+// an entry of a version whose NotBefore is ahead lasts only until then. Key
+// Vault itself serves a secret past its Expires or before its NotBefore as
+// any other (for secrets the bounds are informational), and so does the
+// Keyvault: the value comes back with the bounds in its Properties, fetched
+// from the vault rather than the cache, for the caller to act on.
+//
 // Values in the cache are held as Value and never shown by fmt, logs or
 // Keyvault's String.
 type CacheOptions struct {
@@ -182,7 +191,7 @@ func (s *CacheStore) GetSecret(ctx context.Context, name, version string) (Secre
 	}
 	if c != nil {
 		switch {
-		case old != nil && serveStale(err) && ctx.Err() == nil:
+		case old != nil && serveStale(err) && ctx.Err() == nil && !expiredAt(old.secret, s.clock.Now()):
 			wait := max(retryAfterOf(err), staleRecheck)
 			now := s.clock.Now()
 			c.postpone(key, old, now, now.Add(wait))
@@ -350,6 +359,9 @@ type cacheEntry struct {
 	// clock, so that a hit costs an atomic load rather than a clock read.
 	expired atomic.Bool
 	timer   *time.Timer
+	// bounded: refreshAt is the secret's Expires or NotBefore, checked
+	// against the clock on every hit rather than trusted to the timer.
+	bounded bool
 }
 
 // cacheShards spreads the entries over copy-on-write maps: a read is an
@@ -452,7 +464,7 @@ func (c *cache) get(name string) *cacheEntry {
 
 // fresh reports whether e may be served without a refresh.
 func (c *cache) fresh(e *cacheEntry, clock Clock) bool {
-	if c.timers {
+	if c.timers && !e.bounded {
 		return !e.expired.Load()
 	}
 	return clock.Now().Before(e.refreshAt)
@@ -467,6 +479,14 @@ func (c *cache) lifetime() time.Duration {
 
 func (c *cache) newEntry(s Secret, fetched, refreshAt time.Time) *cacheEntry {
 	e := &cacheEntry{secret: s, fetched: fetched, refreshAt: refreshAt}
+	// An entry never outlives the secret's expiry, nor the moment it
+	// becomes valid: then the vault is asked again, to the clock.
+	if x := s.Expires; !x.IsZero() && x.Before(e.refreshAt) {
+		e.refreshAt, e.bounded = x, true
+	}
+	if nb := s.NotBefore; !nb.IsZero() && nb.After(fetched) && nb.Before(e.refreshAt) {
+		e.refreshAt, e.bounded = nb, true
+	}
 	if c.timers {
 		e.timer = time.AfterFunc(refreshAt.Sub(fetched), func() { e.expired.Store(true) })
 	}
@@ -595,6 +615,12 @@ func (c *cache) drop(keys ...string) {
 	for _, k := range keys {
 		c.deleteLocked(c.shardIndex(k), k)
 	}
+}
+
+// expiredAt reports whether s is past its Expires at now: such a value is
+// never served from the cache, not even as a stale fallback.
+func expiredAt(s Secret, now time.Time) bool {
+	return !s.Expires.IsZero() && !now.Before(s.Expires)
 }
 
 // serveStale reports whether a failed refresh may fall back to a cached

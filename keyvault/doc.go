@@ -58,7 +58,20 @@
 // new value in the cache; deletes, property updates, recover and purge drop
 // it. Invalidate and Refresh control the cache by hand; CacheOptions bound
 // its size (DefaultCacheMaxEntries) or turn it off. Cached values are never
-// shown by fmt, logs or String.
+// shown by fmt, logs or String. An entry never outlives its secret's
+// Expires; an expired secret is served as Key Vault serves it, from the
+// vault (see CacheOptions).
+//
+// # Secrets that change
+//
+// Watch yields a secret's latest version at once and again whenever the
+// vault holds a new one (or its enabled state or bounds change), polling
+// every WatchOptions.Interval (DefaultWatchInterval, one minute, jittered;
+// as short as MinWatchInterval, 100 ms). All the watches of one name on a
+// Keyvault share one poll, which goes through the cache (refreshing it) and
+// its request sharing. A failed poll yields its error and the watch goes on;
+// it ends with its context or its loop, leaving no goroutine behind. Watch
+// waits on real timers: test it inside testing/synctest.
 //
 // # Retries and rate limits
 //

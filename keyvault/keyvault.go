@@ -56,6 +56,8 @@ type Keyvault struct {
 	top   Store       // the layered path every request takes
 	cache *CacheStore // the cache layer (caching may be off in it)
 	opts  Options
+
+	watches watchHub // the shared polls of Watch
 }
 
 // New returns a Keyvault over store: the cache layer over the retry layer

@@ -60,6 +60,21 @@
 // references use the workspace's connections (ARM listsecrets). Each
 // distinct reference is fetched once.
 //
+// Render and RenderTemplate do the same for a text in which references may
+// appear anywhere (a .netrc, a kaggle.json), plus the short form
+// ${{keyvault:NAME[/VERSION]}} for the run's own vault; their errors are
+// *RenderErrors naming the line. ParseTemplate checks a template without
+// fetching anything.
+//
+// # Secrets that change
+//
+// Watch yields a secret at once and on every change (keyvault's Watch over
+// the run's vault; offline with no vault it yields once). WatchEnv and
+// WatchTemplate keep an environment or a template resolved: they yield
+// again when a value behind a reference changes, and yield (without
+// stopping) the errors of failed polls. `amlsecrets exec --watch` and
+// `amlsecrets inject --watch` are built on them.
+//
 // # Errors
 //
 // GetSecret and GetSecrets return keyvault's errors: a missing secret wraps

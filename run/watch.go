@@ -19,7 +19,8 @@ import (
 
 // Watch yields the latest version of the named secret at once, then again
 // each time the vault holds a new latest version (or its enabled state or
-// expiry changed), as keyvault.Keyvault.Watch does over the run's vault. A
+// expiry changed): keyvault.Keyvault.Watch over the run's vault, so that
+// all the watches of a name in the process share one poll. A
 // failed poll yields the error and the watch goes on; it ends when ctx ends
 // or the loop breaks. Offline with no vault, it yields once from the local
 // source (environment variables and .env file) and ends.
@@ -33,7 +34,7 @@ func (r *Run) Watch(ctx context.Context, name string, opts *keyvault.WatchOption
 			yield(s, err)
 		}
 	}
-	return watchSecret(ctx, r.kv, name, opts)
+	return r.kv.Watch(ctx, name, opts)
 }
 
 // WatchEnv yields environ (KEY=VALUE entries; nil means the run's
@@ -191,9 +192,9 @@ func (r *Run) watchRefs(ctx context.Context, refs map[string]ref, opts *keyvault
 						send(refEvent{key: k, err: err})
 						return
 					}
-					seq := watchSecret(ctx, kv, rf.Name, opts)
+					seq := kv.Watch(ctx, rf.Name, opts)
 					if kv == r.kv {
-						seq = r.Watch(ctx, rf.Name, opts)
+						seq = r.Watch(ctx, rf.Name, opts) // the local source yields once
 					}
 					for s, err := range seq {
 						if !send(refEvent{key: k, value: s.Value.Reveal(), err: err}) {
@@ -314,43 +315,7 @@ func (r *Run) listConnection(ctx context.Context, name string) (*workspace.Conne
 	return c, err
 }
 
-// watchSecret polls the latest version of name in kv.
-//
-// TODO(#15): switch to kv.Watch once it exists, which shares one poll per
-// name among watches and refreshes the cache itself.
-func watchSecret(ctx context.Context, kv *keyvault.Keyvault, name string, opts *keyvault.WatchOptions) iter.Seq2[keyvault.Secret, error] {
-	return func(yield func(keyvault.Secret, error) bool) {
-		var last *keyvault.Properties
-		for {
-			kv.Invalidate(name)
-			s, err := kv.GetSecretVersion(ctx, name, "")
-			if ctx.Err() != nil {
-				return
-			}
-			switch {
-			case err != nil:
-				if !yield(keyvault.Secret{}, err) {
-					return
-				}
-			case last == nil || changedProps(*last, s.Properties):
-				p := s.Properties
-				last = &p
-				if !yield(s, nil) {
-					return
-				}
-			}
-			if !sleep(ctx, nextWait(opts)) {
-				return
-			}
-		}
-	}
-}
-
-func changedProps(a, b keyvault.Properties) bool {
-	return a.Version != b.Version || a.Enabled != b.Enabled || !a.Expires.Equal(b.Expires) || !a.NotBefore.Equal(b.NotBefore)
-}
-
-// nextWait is the time to the next poll: the interval (as
+// nextWait is the time to the next poll of a connection: the interval (as
 // keyvault.WatchOptions documents it) shortened at random by up to its
 // jitter.
 func nextWait(opts *keyvault.WatchOptions) time.Duration {
