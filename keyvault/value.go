@@ -11,19 +11,25 @@ const Redacted = "[REDACTED]"
 
 // Value holds a secret's plaintext. It never shows the plaintext through fmt
 // (every verb, including %v, %+v, %#v, %s, %q and %x), encoding/json,
-// encoding (text marshalling) or log/slog: all of them show [Redacted].
-// Reveal is the one explicit way to read the plaintext.
+// encoding (text marshalling), encoding/gob or log/slog: all of them show
+// [Redacted]. Reveal is the one explicit way to read the plaintext.
 //
-// The plaintext sits behind a pointer, so that even a Value reached by
-// reflection through an unexported struct field prints as an address, never
-// as the text. The zero Value is empty.
+// The plaintext is held by a function, not in a field: reflection, which
+// can read unexported fields and follow pointers, cannot look inside a
+// function. So a reflection-based printer that skips the methods above
+// (go-spew with DisableMethods, as testify's failure diffs use it; %v of a
+// struct that holds a Value in an unexported field) shows a function, never
+// the text. One consequence: reflect.DeepEqual (and so testify's
+// assert.Equal) treats two Values as equal only when one is a copy of the
+// other; compare plaintexts with Equal, which go-cmp uses by itself. The
+// zero Value is empty.
 type Value struct {
-	p *string
+	p func() string
 }
 
 // NewValue wraps plaintext in a Value.
 func NewValue(plaintext string) Value {
-	return Value{p: &plaintext}
+	return Value{p: func() string { return plaintext }}
 }
 
 // Reveal returns the plaintext. It is the only way to read it: call it at the
@@ -32,7 +38,7 @@ func (v Value) Reveal() string {
 	if v.p == nil {
 		return ""
 	}
-	return *v.p
+	return v.p()
 }
 
 // Len returns the length of the plaintext in bytes.
@@ -55,6 +61,10 @@ func (Value) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`)
 
 // MarshalText returns [Redacted].
 func (Value) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+
+// GobEncode encodes the Value as [Redacted]: gob never carries the
+// plaintext.
+func (Value) GobEncode() ([]byte, error) { return []byte(Redacted), nil }
 
 // LogValue makes log/slog show [Redacted].
 func (Value) LogValue() slog.Value { return slog.StringValue(Redacted) }
