@@ -69,7 +69,9 @@ func reflectDump(v any) string {
 // fakeT records what testify reports on a failed assertion.
 type fakeT struct{ msgs []string }
 
-func (f *fakeT) Errorf(format string, args ...any) { f.msgs = append(f.msgs, fmt.Sprintf(format, args...)) }
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+}
 
 // container holds Values and Secrets every way a user's struct might.
 type container struct {
