@@ -2,11 +2,14 @@ package keyvault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-azureml/secrets/internal/safetext"
 )
 
 // Sentinel errors. Every error returned by this module's stores and by
@@ -65,6 +68,16 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// MarshalJSON encodes the operation, the name and the message; the cause's
+// fields (a response body among them) are left out.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Op    string `json:"op"`
+		Name  string `json:"name,omitempty"`
+		Error string `json:"error"`
+	}{e.Op, e.Name, e.Error()})
+}
+
 // ServiceError is how a Store reports a classified failure from a vault
 // service: which sentinels apply, the HTTP status and the service's error code
 // when there was one, and the underlying error. Its message names the kind and
@@ -99,19 +112,22 @@ func (e *ServiceError) Error() string {
 	} else {
 		b.WriteString("request failed")
 	}
+	// The code and a transport's text can come from the server: bounded,
+	// with control and bidi characters escaped.
+	code := safetext.Clean(e.Code, maxCodeBytes)
 	switch {
-	case e.StatusCode != 0 && e.Code != "":
-		fmt.Fprintf(&b, " (%d %s)", e.StatusCode, e.Code)
+	case e.StatusCode != 0 && code != "":
+		fmt.Fprintf(&b, " (%d %s)", e.StatusCode, code)
 	case e.StatusCode != 0:
 		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
-	case e.Code != "":
-		fmt.Fprintf(&b, " (%s)", e.Code)
+	case code != "":
+		fmt.Fprintf(&b, " (%s)", code)
 	}
 	if e.StatusCode == 0 && e.Err != nil && !slices.Contains(e.Kinds, ErrBadResponse) {
 		// A transport error: its text names the host, never a value. (The
 		// text of an unusable answer can be the server's: not shown.)
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(safetext.Clean(e.Err.Error(), safetext.MaxBytes))
 	}
 	if e.Hint != "" {
 		b.WriteString(" (")
@@ -119,6 +135,25 @@ func (e *ServiceError) Error() string {
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// maxCodeBytes bounds the service's error code in a message.
+const maxCodeBytes = 100
+
+// MarshalJSON encodes the error as its message, status, code and kinds; the
+// underlying error (an *azcore.ResponseError would carry the response body)
+// is left out.
+func (e *ServiceError) MarshalJSON() ([]byte, error) {
+	kinds := make([]string, 0, len(e.Kinds))
+	for _, k := range e.Kinds {
+		kinds = append(kinds, k.Error())
+	}
+	return json.Marshal(struct {
+		Error      string   `json:"error"`
+		StatusCode int      `json:"status,omitempty"`
+		Code       string   `json:"code,omitempty"`
+		Kinds      []string `json:"kinds,omitempty"`
+	}{e.Error(), e.StatusCode, safetext.Clean(e.Code, maxCodeBytes), kinds})
 }
 
 // Unwrap returns the sentinels and the underlying error.
@@ -212,6 +247,21 @@ func causeText(err error) string {
 		return ke.Err.Error()
 	}
 	return err.Error()
+}
+
+// MarshalJSON encodes the operation, the message and each failed name with
+// its message; no cause's fields (a response body among them).
+func (e *BatchError) MarshalJSON() ([]byte, error) {
+	failed := make(map[string]string, len(e.Failed))
+	for n, err := range e.Failed {
+		failed[n] = causeText(err)
+	}
+	return json.Marshal(struct {
+		Op     string            `json:"op"`
+		Error  string            `json:"error"`
+		Failed map[string]string `json:"failed"`
+		Total  int               `json:"total"`
+	}{e.Op, e.Error(), failed, e.Total})
 }
 
 // Unwrap returns each failure, in name order.

@@ -19,8 +19,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
+	"github.com/go-azureml/secrets/internal/safetext"
 	"github.com/go-azureml/secrets/keyvault"
 )
+
+// maxCodeBytes bounds a service error code kept in an error.
+const maxCodeBytes = 100
 
 // FromAzure classifies err. Context errors come back unchanged; an
 // *azcore.ResponseError becomes a *keyvault.ServiceError with the status,
@@ -46,7 +50,8 @@ func FromAzure(err error) error {
 			// Forbidden/SecretDisabled or Conflict/ObjectIsDeletedButRecoverable.
 			code = inner
 		}
-		out := keyvault.Classify(re.StatusCode, code, err)
+		// The code is the server's text: bounded and escaped.
+		out := keyvault.Classify(re.StatusCode, safetext.Clean(code, maxCodeBytes), err)
 		if re.RawResponse != nil {
 			out.RetryAfter = RetryAfter(re.RawResponse.Header, time.Now())
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // sensitive are headers whose values are credentials: bearer tokens, the
@@ -24,11 +25,16 @@ func Sensitive(header string) bool {
 	return slices.Contains(sensitive, h) || strings.Contains(h, "secret") || strings.Contains(h, "token")
 }
 
-// Client returns a copy of co with Logging.IncludeBody off and every
-// sensitive header removed from Logging.AllowedHeaders, so azcore's logger
-// redacts them. Other settings are kept.
+// Client returns a copy of co with Logging.IncludeBody off, every sensitive
+// header removed from Logging.AllowedHeaders, so azcore's logger redacts
+// them, and a per-call policy that withholds from azcore's error log the body
+// of any unexpected answer of a secrets or listsecrets endpoint (see
+// bodyGuard). Other settings are kept.
 func Client(co azcore.ClientOptions) azcore.ClientOptions {
 	co.Logging.IncludeBody = false
+	if !slices.ContainsFunc(co.PerCallPolicies, func(p policy.Policy) bool { _, ok := p.(bodyGuard); return ok }) {
+		co.PerCallPolicies = append(slices.Clip(co.PerCallPolicies), bodyGuard{})
+	}
 	if len(co.Logging.AllowedHeaders) > 0 {
 		co.Logging.AllowedHeaders = slices.DeleteFunc(slices.Clone(co.Logging.AllowedHeaders), Sensitive)
 	}

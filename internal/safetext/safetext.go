@@ -15,15 +15,15 @@ import (
 const MaxBytes = 200
 
 // Clean returns s with every rune that is not printable escaped as Go quotes
-// it (\n, \x1b, \u202e; invalid UTF-8 as \xff; a backslash as \\), cut so
+// it (\n, \x1b, \u202e; invalid UTF-8 as \xff), cut so
 // that the result is at most max bytes plus a "..." that marks the cut. It
 // adds no quotes. max <= 0 means MaxBytes.
 func Clean(s string, max int) string {
 	if max <= 0 {
 		max = MaxBytes
 	}
-	if len(s) <= max && plain(s) {
-		return s
+	if plain(s) && (len(s) <= max || len(s) <= max+3 && strings.HasSuffix(s, "...")) {
+		return s // already clean (Clean of its own output changes nothing)
 	}
 	var b strings.Builder
 	for i, w := 0, 0; i < len(s); i += w {
@@ -33,11 +33,7 @@ func Clean(s string, max int) string {
 		switch {
 		case r == utf8.RuneError && n == 1:
 			piece = `\x` + strconv.FormatUint(uint64(s[i])|0x100, 16)[1:]
-		case r == '\\':
-			piece = `\\`
-		case r == '"':
-			piece = `\"`
-		case unicode.IsPrint(r) && r != '"':
+		case unicode.IsPrint(r):
 			piece = s[i : i+n]
 		default:
 			q := strconv.QuoteRune(r)
@@ -52,13 +48,15 @@ func Clean(s string, max int) string {
 	return b.String()
 }
 
-// Quote is Clean in double quotes.
-func Quote(s string, max int) string { return `"` + Clean(s, max) + `"` }
+// Quote is Clean in double quotes, a double quote inside escaped.
+func Quote(s string, max int) string {
+	return `"` + strings.ReplaceAll(Clean(s, max), `"`, `\"`) + `"`
+}
 
 // plain reports whether s needs no escaping.
 func plain(s string) bool {
 	for _, r := range s {
-		if r == utf8.RuneError || r == '\\' || r == '"' || !unicode.IsPrint(r) {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
 			return false
 		}
 	}

@@ -18,7 +18,7 @@ func TestClean(t *testing.T) {
 		"abc\u202edef":          `abc\u202edef`,
 		"x\u2066y\u200fz":       `x\u2066y\u200fz`,
 		"bad\xffutf8":           `bad\xffutf8`,
-		`back\slash "q"`:        `back\\slash \"q\"`,
+		`back\slash "q"`:        `back\slash "q"`,
 		"ünïcødé-密":             "ünïcødé-密",
 		"tab\there\r\x7f\u0085": `tab\there\r\x7f\u0085`,
 	} {
@@ -36,9 +36,11 @@ func TestCleanBounds(t *testing.T) {
 		out := safetext.Clean(in, 200)
 		assert.LessOrEqual(t, len(out), 203)
 		assert.True(t, strings.HasSuffix(out, "..."))
+		assert.Equal(t, out, safetext.Clean(out, 200), "Clean of its own output changes nothing")
 		for _, r := range out {
 			assert.True(t, unicode.IsPrint(r), "%q", r)
 		}
 	}
 	assert.Equal(t, `"a\nb"`, safetext.Quote("a\nb", 0))
+	assert.Equal(t, `"say \"hi\""`, safetext.Quote(`say "hi"`, 0))
 }
