@@ -31,7 +31,11 @@ func TestBodyGuard(t *testing.T) {
 	var mu sync.Mutex
 	var logged strings.Builder
 	azlog.SetEvents()
-	azlog.SetListener(func(ev azlog.Event, msg string) { mu.Lock(); logged.WriteString(string(ev) + ": " + msg + "\n"); mu.Unlock() })
+	azlog.SetListener(func(ev azlog.Event, msg string) {
+		mu.Lock()
+		logged.WriteString(string(ev) + ": " + msg + "\n")
+		mu.Unlock()
+	})
 	t.Cleanup(func() { azlog.SetListener(nil) })
 	const body = `{"value":"CANARY-guard","error":{"code":"Conflict","message":"CANARY-guard","innererror":{"code":"ObjectIsDeletedButRecoverable"}}}`
 	for _, tc := range []struct {
