@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/memvault"
@@ -146,4 +147,31 @@ func ExampleValue() {
 	// [REDACTED] [REDACTED] [REDACTED] [REDACTED]
 	// level=INFO msg=loaded db-password=[REDACTED]
 	// s3cret
+}
+
+// Watch yields the latest version at once and then each new one; every
+// watch of a name on the Keyvault shares one poll.
+func ExampleKeyvault_Watch() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kv := keyvault.New(memvault.New(), nil)
+	if _, err := kv.SetSecret(ctx, "api-key", "k1", nil); err != nil {
+		panic(err)
+	}
+	for s, err := range kv.Watch(ctx, "api-key", &keyvault.WatchOptions{Interval: 100 * time.Millisecond}) {
+		if err != nil {
+			fmt.Println(err) // a failed poll; the watch goes on
+			continue
+		}
+		fmt.Println(s.Name, s.Value, s.Value.Reveal())
+		if s.Value.Reveal() == "k2" {
+			break
+		}
+		if _, err := kv.SetSecret(ctx, "api-key", "k2", nil); err != nil {
+			panic(err)
+		}
+	}
+	// Output:
+	// api-key [REDACTED] k1
+	// api-key [REDACTED] k2
 }
