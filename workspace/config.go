@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/go-azureml/secrets/internal/safefile"
 )
 
 // Config file names and folders FromConfig searches, in azureml-core's order.
@@ -99,17 +101,50 @@ func FromConfig(path string, opts *Options) (*Workspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
+		return nil, fmt.Errorf("workspace: read config file %s: %w", file, err)
+	}
+	defer f.Close()
+	data, err := safefile.ReadAll(f, MaxConfigBytes, "config file "+file)
+	if err != nil {
+		if errors.Is(err, safefile.ErrTooLarge) {
+			return nil, fmt.Errorf("workspace: %w; an azureml config.json is a few hundred bytes: is %s the right file?", err, file)
+		}
 		return nil, fmt.Errorf("workspace: read config file %s: %w", file, err)
 	}
 	w, err := parseConfig(file, data)
 	if err != nil {
 		return nil, err
 	}
+	if w.KeyVault != "" {
+		if err := trustKeyVault(f, file); err != nil {
+			return nil, err
+		}
+	}
 	w.ConfigPath = file
 	w.setOptions(opts)
 	return w, nil
+}
+
+// MaxConfigBytes bounds the config file FromConfig reads.
+const MaxConfigBytes = 1 << 20
+
+// trustKeyVault applies ssh's StrictModes rule to a config file that sets
+// key_vault, which decides where secret values are written: the file and its
+// folder must be owned by the current user or root and not be writable by
+// others. azureml's search climbs into ancestor folders, which may be
+// another user's; the three azureml keys keep that search, key_vault does
+// not come from such a place.
+func trustKeyVault(f *os.File, file string) error {
+	err := safefile.CheckOpenedOthers(f, file, "config file")
+	if err == nil {
+		err = safefile.CheckDirOthers(filepath.Dir(file), "its folder")
+	}
+	if err != nil {
+		return fmt.Errorf("workspace: config file %s sets %s, which decides where secret values are written, but %w; use %s only from a config file and folder of your own that others cannot write (chmod o-w), or remove it and let the workspace's vault be looked up", file, keyKeyVault, err, keyKeyVault)
+	}
+	return nil
 }
 
 func parseConfig(file string, data []byte) (*Workspace, error) {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/go-azureml/secrets/internal/dotenv"
+	"github.com/go-azureml/secrets/internal/safefile"
 	"github.com/go-azureml/secrets/keyvault"
 )
 
@@ -156,7 +157,12 @@ func runSet(cmd *cobra.Command, f *setFlags, args []string) error {
 		}
 		value = v
 	case f.fromFile != "":
-		b, err := os.ReadFile(f.fromFile)
+		// Bounded: Key Vault takes at most keyvault.MaxValueBytes, and a
+		// device such as /dev/zero never ends.
+		b, err := safefile.ReadFile(f.fromFile, keyvault.MaxValueBytes, "--from-file "+f.fromFile)
+		if errors.Is(err, safefile.ErrTooLarge) {
+			return usageError{fmt.Errorf("set %s: %w (Key Vault's limit for a value)", name, err)}
+		}
 		if err != nil {
 			return fmt.Errorf("set %s: --from-file: %w", name, err)
 		}
@@ -166,11 +172,15 @@ func runSet(cmd *cobra.Command, f *setFlags, args []string) error {
 		if isTerminal(in) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "amlsecrets: type the value of %s, then Enter and Ctrl-D (it shows on screen; a pipe is safer)\n", name)
 		}
-		b, err := io.ReadAll(io.LimitReader(in, keyvault.MaxValueBytes+2))
-		if err != nil {
+		// Room for a final line break, which is dropped.
+		b, err := safefile.ReadAll(in, keyvault.MaxValueBytes+2, "--stdin")
+		if err != nil && !errors.Is(err, safefile.ErrTooLarge) {
 			return fmt.Errorf("set %s: --stdin: %w", name, err)
 		}
 		value = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if err != nil || len(value) > keyvault.MaxValueBytes {
+			return usageError{fmt.Errorf("set %s: %w (Key Vault's limit for a value)", name, &safefile.TooLargeError{What: "--stdin", Limit: keyvault.MaxValueBytes})}
+		}
 	}
 	if value == "" && !f.allowEmpty {
 		return usageError{fmt.Errorf("set %s: %s: %s", name, emptySource(f), emptyAdvice)}

@@ -29,10 +29,15 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/go-azureml/secrets/internal/safefile"
 )
 
 // MaxLineBytes bounds one physical line of a .env file.
 const MaxLineBytes = 1 << 20
+
+// MaxFileBytes bounds a whole .env file.
+const MaxFileBytes = 8 << 20
 
 // Pair is one KEY=VALUE entry in file order, with the line where it starts.
 type Pair struct {
@@ -74,13 +79,17 @@ func Parse(r io.Reader) (map[string]string, error) {
 // ParsePairs reads a .env file and returns its entries in file order,
 // duplicates included.
 func ParsePairs(r io.Reader) ([]Pair, error) {
-	sc := bufio.NewScanner(r)
+	br := &boundReader{r: r, left: MaxFileBytes}
+	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 4096), MaxLineBytes)
 	p := parser{sc: sc}
 	var out []Pair
 	for p.next() {
 		pair, ok, err := p.entry()
 		if err != nil {
+			if br.over {
+				return nil, errTooLarge() // the bound cut the line short
+			}
 			return nil, err
 		}
 		if ok {
@@ -91,9 +100,42 @@ func ParsePairs(r io.Reader) ([]Pair, error) {
 		if errors.Is(err, bufio.ErrTooLong) {
 			return nil, &Error{Line: p.line + 1, Msg: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)}
 		}
+		if br.over {
+			return nil, errTooLarge()
+		}
 		return nil, fmt.Errorf("dotenv: read: %w", err)
 	}
 	return out, nil
+}
+
+func errTooLarge() error {
+	return fmt.Errorf("dotenv: file larger than %s, the most accepted: %w", safefile.FormatBytes(MaxFileBytes), safefile.ErrTooLarge)
+}
+
+// boundReader reads at most left bytes of r; past them it fails, with over
+// set.
+type boundReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (b *boundReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a file of exactly the bound from a longer one.
+		var one [1]byte
+		if n, _ := io.ReadFull(b.r, one[:]); n > 0 {
+			b.over = true
+			return 0, errTooLarge()
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 type parser struct {

@@ -2,6 +2,8 @@ package dotenv
 
 import (
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -113,4 +115,33 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestFileSizeBound(t *testing.T) {
+	// Many short lines: each under MaxLineBytes, the whole over MaxFileBytes.
+	line := strings.Repeat("A", 1000) + "=v\n"
+	r := io.LimitReader(&repeatReader{s: line}, MaxFileBytes+int64(10*len(line)))
+	_, err := ParsePairs(r)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "file larger than 8 MiB")
+	f, err := os.Open("/dev/zero")
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = Parse(f)
+	require.Error(t, err, "/dev/zero is one endless line")
+}
+
+type repeatReader struct {
+	s string
+	i int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.s[r.i:])
+		n += c
+		r.i = (r.i + c) % len(r.s)
+	}
+	return n, nil
 }

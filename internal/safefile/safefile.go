@@ -118,7 +118,7 @@ func ReadTrusted(path string, limit int64, what string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkInfo(path, fi, false, what); err != nil {
+	if err := checkInfo(path, fi, false, what, 0o022); err != nil {
 		return nil, err
 	}
 	return ReadAll(f, limit, what+" "+path)
@@ -132,7 +132,27 @@ func CheckOpened(f *os.File, path, what string) error {
 	if err != nil {
 		return err
 	}
-	return checkInfo(path, fi, false, what)
+	return checkInfo(path, fi, false, what, 0o022)
+}
+
+// CheckOpenedOthers is CheckOpened with a looser mode rule: writable by
+// group is allowed, by others not (for files that umask 002 systems make
+// group-writable as a matter of course).
+func CheckOpenedOthers(f *os.File, path, what string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return checkInfo(path, fi, false, what, 0o002)
+}
+
+// CheckDirOthers is CheckDir with CheckOpenedOthers' mode rule.
+func CheckDirOthers(dir, what string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	return checkInfo(dir, fi, true, what, 0o002)
 }
 
 // CheckFile reports whether path is a regular file owned by the current user
@@ -143,7 +163,7 @@ func CheckFile(path, what string) error {
 	if err != nil {
 		return err
 	}
-	return checkInfo(path, fi, false, what)
+	return checkInfo(path, fi, false, what, 0o022)
 }
 
 // CheckDir reports whether dir is a folder owned by the current user or root
@@ -153,7 +173,7 @@ func CheckDir(dir, what string) error {
 	if err != nil {
 		return err
 	}
-	return checkInfo(dir, fi, true, what)
+	return checkInfo(dir, fi, true, what, 0o022)
 }
 
 // UntrustedError reports a file or folder that breaks the ownership rule.
@@ -173,7 +193,7 @@ func (e *UntrustedError) Error() string {
 // Unwrap returns ErrUntrusted.
 func (e *UntrustedError) Unwrap() error { return ErrUntrusted }
 
-func checkInfo(path string, fi fs.FileInfo, dir bool, what string) error {
+func checkInfo(path string, fi fs.FileInfo, dir bool, what string, mask fs.FileMode) error {
 	bad := func(reason string) error { return &UntrustedError{Path: path, What: what, Reason: reason} }
 	switch {
 	case dir && !fi.IsDir():
@@ -184,8 +204,12 @@ func checkInfo(path string, fi fs.FileInfo, dir bool, what string) error {
 	if !strictModes {
 		return nil
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return bad(fmt.Sprintf("writable by group or others (mode %04o)", fi.Mode().Perm()))
+	if fi.Mode().Perm()&mask != 0 {
+		who := "group or others"
+		if mask&0o020 == 0 {
+			who = "others"
+		}
+		return bad(fmt.Sprintf("writable by %s (mode %04o)", who, fi.Mode().Perm()))
 	}
 	if uid, ok := owner(fi); ok && uid != 0 && uid != os.Getuid() {
 		return bad(fmt.Sprintf("owned by another user (uid %d)", uid))
