@@ -48,7 +48,9 @@ const (
 //
 // A throttled request is retried after the vault's Retry-After (plus up to
 // 5% jitter, so that nodes told the same wait do not return in lockstep), up
-// to MaxDelay per wait. Otherwise the wait is exponential with full jitter: a
+// to MaxDelay per wait; unless IndependentThrottling is set, every call of
+// the store waits for that same window, and a second throttled window in a
+// row is drawn between one and three Retry-Afters (see RetryStore). Otherwise the wait is exponential with full jitter: a
 // random time in [0, BaseDelay×2^n), n counting earlier retries, capped at
 // MaxBackoff. A call gives up, returning the last error (which still wraps
 // ErrThrottled or ErrUnavailable) rather than a context error, as soon as the
@@ -81,6 +83,11 @@ type RetryOptions struct {
 	// for metrics and logs; the error never holds a value. A panic in it
 	// reaches the goroutine that made the call.
 	OnRetry func(name string, err error, wait time.Duration)
+	// IndependentThrottling turns off the shared throttle window: each call
+	// then waits out its own 429s alone, as if it were the only client. By
+	// default a RetryStore's calls share what the vault's 429s taught (see
+	// RetryStore).
+	IndependentThrottling bool
 	// RateLimiter, when set, is waited on before every attempt. Keyvault's
 	// Options.RateLimiter fills it.
 	RateLimiter *rate.Limiter
@@ -178,19 +185,38 @@ func withoutRetries(ctx context.Context) context.Context {
 // RetryStore is the retry layer: a Store that retries throttled and failed
 // requests of the Store beneath it (see RetryOptions) and waits on the
 // optional rate limiter before each attempt. keyvault.New puts it under the
-// cache; it can also be used alone. It has every optional ability
+// cache; it can also be used alone.
+//
+// Its calls share what the vault's 429s teach, so that a process backs off
+// as one client: after a 429 every attempt of the store (first attempts
+// included) waits for the same window, the Retry-After, instead of each
+// goroutine retrying on its own tick; then one request goes at a time, twice
+// as many after each the vault accepts, until the limit is lifted at
+// DefaultConcurrency; and a store throttled in two windows in a row draws
+// its next window with decorrelated jitter, between one and three
+// Retry-Afters, so that a herd of processes spreads over the windows to come.
+// With 1,000 processes reading 5 secrets against a 200-per-second throttle
+// this cuts the 429s per successful read from about 5 to about 2 without
+// losing time to the throttle's floor (kvbench row 3b).
+// RetryOptions.IndependentThrottling turns it off. OnRetry still reports
+// every retry with its wait. It has every optional ability
 // (VersionLister, Recoverer, ...); one the store beneath lacks returns an
 // error wrapping errors.ErrUnsupported.
 type RetryStore struct {
 	next Store
 	opts RetryOptions
+	gate *throttleGate // nil with IndependentThrottling
 }
 
 var _ Store = (*RetryStore)(nil)
 
 // NewRetryStore returns the retry layer over next. opts nil means defaults.
 func NewRetryStore(next Store, opts *RetryOptions) *RetryStore {
-	return &RetryStore{next: next, opts: opts.withDefaults()}
+	s := &RetryStore{next: next, opts: opts.withDefaults()}
+	if !s.opts.IndependentThrottling {
+		s.gate = newThrottleGate()
+	}
+	return s
 }
 
 // Unwrap returns the Store beneath.
@@ -351,7 +377,23 @@ func (s *RetryStore) do(ctx context.Context, name string, mode retryMode, call f
 				return err
 			}
 		}
+		var sent time.Time
+		if s.gate != nil {
+			if err := s.gate.enter(ctx, r.Clock); err != nil {
+				return err
+			}
+			sent = r.Clock.Now()
+		}
 		err := call(ctx)
+		throttled := errors.Is(err, ErrThrottled)
+		var d time.Duration
+		if throttled {
+			d = r.delay(attempt-1, retryAfterOf(err))
+		}
+		if s.gate != nil {
+			accepted := err == nil || !throttled && !errors.Is(err, ErrUnavailable)
+			d = max(d, s.gate.leave(r.Clock.Now(), sent, accepted, throttled, retryAfterOf(err) > 0, d, r.MaxDelay))
+		}
 		if err == nil {
 			return nil
 		}
@@ -373,7 +415,9 @@ func (s *RetryStore) do(ctx context.Context, name string, mode retryMode, call f
 		if attempt == 1 {
 			start = now
 		}
-		d := r.delay(attempt-1, retryAfterOf(err))
+		if !throttled {
+			d = r.delay(attempt-1, retryAfterOf(err))
+		}
 		if r.Budget > 0 && now.Add(d).Sub(start) > r.Budget {
 			return giveUp()
 		}

@@ -1,0 +1,155 @@
+package keyvault_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/go-azureml/secrets/keyvault"
+	"github.com/go-azureml/secrets/keyvault/memvault"
+)
+
+// windowStore is memvault behind a vault-style throttle: limit GETs per
+// fixed one-second window, then 429 with a Retry-After to the window's end
+// (in whole seconds, as Key Vault sends it). It records when each GET
+// arrived and how many were in flight at most.
+type windowStore struct {
+	*memvault.Store
+	start            time.Time
+	limit            int
+	mu               sync.Mutex
+	window, count    int
+	gets, throttled  int
+	arrivals         []time.Duration
+	inflight, maxInf int
+	alwaysThrottle   int // the first this many GETs are throttled whatever the count
+}
+
+func newWindowStore(t *testing.T, limit int, names ...string) *windowStore {
+	s := &windowStore{Store: memvault.New(), start: time.Now(), limit: limit}
+	for _, n := range names {
+		_, err := s.Store.SetSecret(t.Context(), n, "v-"+n, nil)
+		require.NoError(t, err)
+	}
+	return s
+}
+
+func (s *windowStore) GetSecret(ctx context.Context, name, version string) (keyvault.Secret, error) {
+	s.mu.Lock()
+	now := time.Since(s.start)
+	s.gets++
+	s.arrivals = append(s.arrivals, now)
+	if w := int(now / time.Second); w != s.window {
+		s.window, s.count = w, 0
+	}
+	s.count++
+	if s.count > s.limit || s.gets <= s.alwaysThrottle {
+		s.throttled++
+		s.mu.Unlock()
+		se := keyvault.Classify(429, "Throttled", nil)
+		se.RetryAfter = max(time.Second, time.Duration(s.window+1)*time.Second-now).Round(time.Second)
+		return keyvault.Secret{}, se
+	}
+	s.inflight++
+	s.maxInf = max(s.maxInf, s.inflight)
+	s.mu.Unlock()
+	time.Sleep(10 * time.Millisecond) // a round trip
+	s.mu.Lock()
+	s.inflight--
+	s.mu.Unlock()
+	return s.Store.GetSecret(ctx, name, version)
+}
+
+// herdOfOne runs calls concurrent GetSecret calls through one Keyvault (one
+// process) and returns the store and the retries OnRetry reported.
+func herdOfOne(t *testing.T, calls, limit int, independent bool) (*windowStore, int64) {
+	names := make([]string, calls)
+	for i := range names {
+		names[i] = fmt.Sprintf("s%02d", i)
+	}
+	st := newWindowStore(t, limit, names...)
+	var retries atomic.Int64
+	kv := keyvault.New(st, &keyvault.Options{
+		Cache: &keyvault.CacheOptions{Disabled: true},
+		Retry: &keyvault.RetryOptions{
+			IndependentThrottling: independent,
+			OnRetry:               func(string, error, time.Duration) { retries.Add(1) },
+		},
+	})
+	got, err := kv.GetSecrets(t.Context(), names)
+	require.NoError(t, err)
+	require.Len(t, got, calls)
+	return st, retries.Load()
+}
+
+func TestThrottleSharedWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared, sharedRetries := herdOfOne(t, 12, 3, false)
+		assert.EqualValues(t, shared.gets-12, sharedRetries, "every retry is reported: requests = retries + 1 per call")
+		assert.Equal(t, shared.gets-12, shared.throttled)
+
+		indep, indepRetries := herdOfOne(t, 12, 3, true)
+		assert.EqualValues(t, indep.gets-12, indepRetries)
+		t.Logf("429s: shared %d, independent %d", shared.throttled, indep.throttled)
+		assert.Less(t, shared.throttled, indep.throttled, "a process that shares its throttle window gets fewer 429s than one whose calls retry alone")
+		// The first window throttles 9 of 12; after it, at most a couple of
+		// 429s per window while slow start finds the room.
+		assert.LessOrEqual(t, shared.throttled, 9+2*4)
+	})
+}
+
+func TestThrottleWindowHoldsFirstAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newWindowStore(t, 100, "a", "b")
+		st.alwaysThrottle = 1
+		kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}})
+		done := make(chan error, 1)
+		go func() { _, err := kv.GetSecret(t.Context(), "a"); done <- err }()
+		synctest.Wait() // "a" was throttled: the store's window is set
+		time.Sleep(100 * time.Millisecond)
+		_, err := kv.GetSecret(t.Context(), "b")
+		require.NoError(t, err)
+		require.NoError(t, <-done)
+		require.Len(t, st.arrivals, 3)
+		assert.GreaterOrEqual(t, st.arrivals[1], time.Second, "a first attempt waits for the window another call's 429 set")
+		assert.GreaterOrEqual(t, st.arrivals[2], time.Second)
+	})
+}
+
+func TestThrottleDecorrelatedAfterTwoWindows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newWindowStore(t, 100, "a")
+		st.alwaysThrottle = 3
+		var waits []time.Duration
+		kv := keyvault.New(st, &keyvault.Options{
+			Cache: &keyvault.CacheOptions{Disabled: true},
+			Retry: &keyvault.RetryOptions{OnRetry: func(_ string, _ error, d time.Duration) { waits = append(waits, d) }},
+		})
+		_, err := kv.GetSecret(t.Context(), "a")
+		require.NoError(t, err)
+		require.Len(t, waits, 3)
+		assert.GreaterOrEqual(t, waits[0], time.Second)
+		assert.LessOrEqual(t, waits[0], 1050*time.Millisecond, "one throttled window: the Retry-After and its 5% jitter")
+		for _, d := range waits[1:] {
+			assert.GreaterOrEqual(t, d, time.Second)
+			assert.LessOrEqual(t, d, 3150*time.Millisecond, "a streak: between one and three Retry-Afters")
+		}
+
+		// One accepted request ends the streak.
+		waits = nil
+		st.mu.Lock()
+		st.alwaysThrottle = st.gets + 1
+		st.mu.Unlock()
+		_, err = kv.GetSecret(t.Context(), "a")
+		require.NoError(t, err)
+		require.Len(t, waits, 1)
+		assert.LessOrEqual(t, waits[0], 1050*time.Millisecond)
+	})
+}
