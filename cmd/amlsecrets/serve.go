@@ -42,6 +42,7 @@ type serveFlags struct {
 	// holds the one bearer token accepted.
 	allowRemote bool
 	tokenFile   string
+	job         jobFlags
 }
 
 // maxTokenFileBytes bounds --token-file.
@@ -84,7 +85,7 @@ compacted as it grows. It holds secret values in plain text (mode 0600); keep
 it out of version control.
 
 As in Key Vault, a delete, recover or purge takes a moment to show
-(--propagation-delay): poll, as the Azure SDKs' pollers do.`,
+(--propagation-delay): poll, as the Azure SDKs' pollers do.` + serveJobHelp,
 		Example: `  amlsecrets serve --addr 127.0.0.1:8443 --state vault.json > amlsecrets.env &
   until grep -q AMLSECRETS_CA_FILE amlsecrets.env 2>/dev/null; do sleep 0.2; done
   set -a; . ./amlsecrets.env; set +a   # export both variables
@@ -103,6 +104,7 @@ As in Key Vault, a delete, recover or purge takes a moment to show
 	fl.DurationVar(&f.propagate, "propagation-delay", kvemulator.DefaultPropagationDelay, "how long a delete, recover or purge takes to show, as in Key Vault (0: at once)")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow a non-loopback --addr; needs --token-file")
 	fl.StringVar(&f.tokenFile, "token-file", "", "with --allow-remote: the one bearer token accepted (a file only you can write)")
+	addJobFlags(fl, &f.job)
 	return cmd
 }
 
@@ -140,6 +142,12 @@ func runServe(cmd *cobra.Command, f *serveFlags) (err error) {
 	propagate := f.propagate
 	if propagate == 0 {
 		propagate = -1 // the emulator's "none"
+	}
+	if err := checkJobFlags(cmd, &f.job); err != nil || f.job.on {
+		if err != nil {
+			return err
+		}
+		return runServeJob(cmd, f, limit, window, propagate)
 	}
 	token, err := remoteToken(f)
 	if err != nil {

@@ -35,6 +35,7 @@ func mainErr(ctx context.Context, args []string, out io.Writer) error {
 	demo := fl.Bool("demo", false, "run against an in-process Key Vault emulator seeded with demo secrets (no Azure account)")
 	names := fl.String("secrets", "db-password,api-key", "comma-separated secret names the job needs")
 	envFile := fl.String("env-file", "", "offline with no vault: a .env file to read secrets from")
+	resolve := fl.Bool("resolve", false, "also resolve the ${{keyvault:...}} and ${{azureml://connections/...}} references in the environment, as Azure ML online endpoints do")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -48,7 +49,30 @@ func mainErr(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return train(ctx, r, secretNames, out)
+	if err := train(ctx, r, secretNames, out); err != nil {
+		return err
+	}
+	if *resolve {
+		return resolveEnv(ctx, r, out)
+	}
+	return nil
+}
+
+// resolveEnv resolves the references in the environment and reports each
+// resolved variable's name and length, never its value.
+func resolveEnv(ctx context.Context, r *run.Run, out io.Writer) error {
+	before := os.Environ()
+	after, err := r.ResolveEnv(ctx, before)
+	if err != nil {
+		return err
+	}
+	for i, kv := range after {
+		if kv != before[i] {
+			k, v, _ := strings.Cut(kv, "=")
+			fmt.Fprintf(out, "resolved %s (%d bytes)\n", k, len(v))
+		}
+	}
+	return nil
 }
 
 // train is the job: it gets its secrets from the run and uses them. It is

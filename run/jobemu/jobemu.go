@@ -287,6 +287,15 @@ func (j *Job) ListSecretsCalls(connection string) int {
 	return j.arm.Count(http.MethodPost, armfake.WorkspacePath(j.opts.SubscriptionID, j.opts.ResourceGroup, j.opts.Workspace)+"/connections/"+connection+"/listsecrets")
 }
 
+// ListSecretsTotal is how many listsecrets requests arrived in all.
+func (j *Job) ListSecretsTotal() int {
+	n := 0
+	for name := range j.opts.Connections {
+		n += j.ListSecretsCalls(name)
+	}
+	return n
+}
+
 // Connection is the listsecrets document the fake ARM serves for name.
 func (j *Job) Connection(name string) (json.RawMessage, bool) {
 	r, ok := j.arm.Answer(http.MethodPost, armfake.WorkspacePath(j.opts.SubscriptionID, j.opts.ResourceGroup, j.opts.Workspace)+"/connections/"+name+"/listsecrets")
