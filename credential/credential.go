@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/go-azureml/secrets/internal/safeopts"
+	"github.com/go-azureml/secrets/internal/safetext"
 )
 
 // Environment variables that decide which members New tries. New reads them
@@ -597,7 +598,8 @@ func Reason(err error) string {
 		msg = msg[:i]
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
-	return strings.TrimSpace(msg)
+	// Text that may quote an endpoint: bounded, controls escaped.
+	return safetext.Clean(strings.TrimSpace(msg), 500)
 }
 
 // errorDetail reads "error"/"error_description" (OAuth) or
@@ -627,8 +629,6 @@ func errorDetail(body []byte) string {
 	}
 	out := strings.TrimSpace(strings.Join(strings.Fields(code+": "+msg), " "))
 	out = strings.TrimSuffix(strings.TrimPrefix(out, ": "), ":")
-	if len(out) > 300 {
-		out = out[:300] + "..."
-	}
-	return out
+	// The endpoint's text: bounded, control and bidi characters escaped.
+	return safetext.Clean(out, 300)
 }
