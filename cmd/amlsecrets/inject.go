@@ -39,11 +39,15 @@ the result to the file -o: atomically (a temporary file in the same folder,
 renamed over FILE), created with mode --mode (default 0600; a mode that makes
 it world-readable or world-writable is refused). References:
 
-  ${{keyvault:NAME}}                                  the vault picked as for 'get', latest version
+  ${{keyvault:NAME}}                                  the run's vault, latest version
   ${{keyvault:NAME/VERSION}}                          that version
   ${{keyvault:https://VAULT.vault.azure.net/secrets/NAME[/VERSION]}}  any vault
   ${{azureml://connections/CONN[/credentials/KEY|/metadata/KEY|/target]}}
 
+The run's vault is the one exec uses: --vault, else AMLSECRETS_KEYVAULT_URL,
+else the default vault of --config or a config.json found from the current
+directory; with none of them, NAME is read from the environment (db-password
+from db-password or DB_PASSWORD), read-only.
 Other ${{...}} expressions are kept as they are. An error names the template
 line and the reference, never a value; then FILE is left as it was. With
 --watch, inject keeps running and renders FILE again each time a value behind
