@@ -1,6 +1,9 @@
 package main
 
 import (
+	"time"
+
+	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -77,4 +80,29 @@ func TestDeleteRecoverPurge(t *testing.T) {
 	r = cli(t, cliOpts{env: env}, "purge")
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "purge takes one or more secret names")
+}
+
+// TestDeletePropagation: with a propagation delay (as Key Vault has), each
+// command waits it out: delete, recover, get returns the value; delete
+// --purge, set succeeds; a set during a deletion says to wait.
+func TestDeletePropagation(t *testing.T) {
+	v := startVault(t, &keyvaulttest.ServerOptions{AcceptAnyToken: true, PropagationDelay: 700 * time.Millisecond})
+	env := with(v.env, "P=hunter2")
+	ok := func(r result) {
+		t.Helper()
+		require.Equal(t, 0, r.code, r.stderr)
+	}
+	ok(cli(t, cliOpts{env: env}, "set", "db-password", "--from-env", "P"))
+	ok(cli(t, cliOpts{env: env}, "delete", "db-password"))
+	r := cli(t, cliOpts{env: env}, "set", "db-password", "--from-env", "P")
+	if r.code != 0 { // unless the deletion propagated already (a slow machine)
+		assert.Contains(t, r.stderr, "ObjectIsBeingDeleted")
+		assert.Contains(t, r.stderr, "try again in a few seconds")
+	}
+	ok(cli(t, cliOpts{env: env}, "recover", "db-password"))
+	r = cli(t, cliOpts{env: env}, "get", "db-password")
+	ok(r)
+	assert.Equal(t, "hunter2\n", r.stdout)
+	ok(cli(t, cliOpts{env: env}, "delete", "--purge", "db-password"))
+	ok(cli(t, cliOpts{env: env}, "set", "db-password", "--from-env", "P"))
 }

@@ -96,6 +96,10 @@ func hint(err error) string {
 	case errors.Is(err, keyvault.ErrThrottled):
 		return "the vault is throttling requests: try again in a few seconds, or set fewer secrets at once"
 	case errors.Is(err, keyvault.ErrConflict):
+		var se *keyvault.ServiceError
+		if errors.As(err, &se) && strings.EqualFold(se.Code, "ObjectIsBeingDeleted") {
+			return "the name's deletion is still propagating in the vault: try again in a few seconds"
+		}
 		var ke *keyvault.Error
 		errors.As(err, &ke)
 		if ke == nil {
