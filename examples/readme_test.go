@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,22 +129,23 @@ func runBlocks(t *testing.T, dir string, blocks []string) (string, string) {
 		// the copy's folder (the folder is otherwise part of the cache key).
 		"GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS="+strings.TrimSpace("-trimpath "+goEnv(t, "GOFLAGS")),
 	)
-	cmd := exec.Command("sh", "-c", script.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", script.String())
 	cmd.Dir = dir
 	cmd.Env = env
+	// Its own process group, killed whole at the end: a server that a
+	// failed block left running must not outlive the test (or hold its
+	// output open).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	done := make(chan error, 1)
 	require.NoError(t, cmd.Start())
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "README blocks failed\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", script.String(), o.String(), e.String())
-	case <-time.After(5 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("README blocks did not finish\nstdout:\n%s\nstderr:\n%s", o.String(), e.String())
-	}
+	err := cmd.Wait()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	require.NoError(t, err, "README blocks failed\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", script.String(), o.String(), e.String())
 	return o.String(), e.String()
 }
 

@@ -29,4 +29,28 @@
 // stays quiet. Inject ServerOptions.Now to move throttle windows and
 // timestamps without sleeping. ServerOptions.StatePath persists the vault to a
 // file, written atomically before each write is acknowledged.
+//
+// # Code that picks its vault from the environment
+//
+// Code under test that calls run.GetContext, workspace.FromConfig's
+// DefaultKeyvault or azurevault.NewFromEnv finds its vault in
+// AMLSECRETS_KEYVAULT_URL and AMLSECRETS_CA_FILE. srv.Setenv(t) sets both for
+// the test (writing the CA file) and makes the server accept the token the
+// library sends to a loopback vault; no ServerOptions are needed:
+//
+//	srv := keyvaulttest.NewServer(nil)
+//	t.Cleanup(srv.Close)
+//	srv.Setenv(t)
+//	r, err := run.GetContext(ctx, nil) // offline run on srv
+//
+// # Faults and the cache
+//
+// A keyvault.Keyvault (and so a Run) caches what it reads and what it writes:
+// after SetSecrets, GetSecret of the same name is answered from the cache,
+// without a request, so a FailNext injected in between is never hit and a
+// retry test silently tests nothing. Keep the cache out of a fault test:
+// build the Keyvault with keyvault.Options{Cache:
+// &keyvault.CacheOptions{Disabled: true}} (for run.GetContext, pass it as
+// run.Options.KeyvaultOptions), or call kv.Invalidate(names...) before
+// injecting the fault. Check Stats().Faults to see that the fault was hit.
 package keyvaulttest

@@ -180,6 +180,7 @@ type Server struct {
 
 	token         string
 	tokenRequests atomic.Int64
+	accepted      sync.Map // more bearer tokens accepted (AcceptToken)
 
 	store *store
 	conns *connTracker

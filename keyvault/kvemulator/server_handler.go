@@ -236,6 +236,9 @@ func (s *Server) authorized(r *http.Request) bool {
 		return false
 	}
 	tok = strings.TrimSpace(tok)
+	if _, ok := s.accepted.Load(tok); ok && tok != "" {
+		return true
+	}
 	if s.opts.AcceptAnyToken {
 		return tok != "" && !strings.ContainsAny(tok, " \t")
 	}
