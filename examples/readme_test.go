@@ -85,7 +85,7 @@ func copyRepo(t *testing.T) string {
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
 		}
-		if rel == "amlsecrets" || rel == ".git" { // a binary built in the checkout; a worktree's .git file
+		if rel == "amlsecrets" || rel == "kvbench" || rel == ".git" { // binaries built in the checkout; a worktree's .git file
 			return nil
 		}
 		data, err := os.ReadFile(p)
