@@ -35,6 +35,7 @@ type throttleGate struct {
 	streak   int           // windows set since the last accepted request
 	limit    int           // attempts in flight allowed; 0 = no limit
 	inflight int
+	waiters  int           // attempts waiting on changed
 	changed  chan struct{} // closed and replaced when a slot frees
 }
 
@@ -59,13 +60,21 @@ func (g *throttleGate) enter(ctx context.Context, clock Clock) error {
 		}
 		if g.limit > 0 && g.inflight >= g.limit {
 			ch := g.changed
+			g.waiters++
 			g.mu.Unlock()
+			var err error
 			select {
 			case <-ch:
-				continue
 			case <-ctx.Done():
-				return ctx.Err()
+				err = ctx.Err()
 			}
+			g.mu.Lock()
+			g.waiters--
+			g.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		g.inflight++
 		g.mu.Unlock()
@@ -76,7 +85,7 @@ func (g *throttleGate) enter(ctx context.Context, clock Clock) error {
 // wake wakes the attempts waiting for a slot if one may go now; g.mu is
 // held.
 func (g *throttleGate) wake() {
-	if g.limit == 0 || g.inflight < g.limit {
+	if g.waiters > 0 && (g.limit == 0 || g.inflight < g.limit) {
 		close(g.changed)
 		g.changed = make(chan struct{})
 	}
