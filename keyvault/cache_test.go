@@ -500,9 +500,6 @@ func TestRetries(t *testing.T) {
 			if tc.retry != nil {
 				ro = tc.retry
 			}
-			// This table checks one call's own waits; the window a store's
-			// calls share is throttle_test.go's.
-			ro.IndependentThrottling = true
 			ro.OnRetry = func(name string, err error, wait time.Duration) {
 				assert.Equal(t, "a", name)
 				retries.Add(1)

@@ -79,8 +79,8 @@ func herdOfOne(t *testing.T, calls, limit int, independent bool) (*windowStore, 
 	kv := keyvault.New(st, &keyvault.Options{
 		Cache: &keyvault.CacheOptions{Disabled: true},
 		Retry: &keyvault.RetryOptions{
-			IndependentThrottling: independent,
-			OnRetry:               func(string, error, time.Duration) { retries.Add(1) },
+			SharedThrottling: !independent,
+			OnRetry:          func(string, error, time.Duration) { retries.Add(1) },
 		},
 	})
 	got, err := kv.GetSecrets(t.Context(), names)
@@ -109,7 +109,7 @@ func TestThrottleWindowHoldsFirstAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newWindowStore(t, 100, "a", "b")
 		st.alwaysThrottle = 1
-		kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}})
+		kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}, Retry: &keyvault.RetryOptions{SharedThrottling: true}})
 		done := make(chan error, 1)
 		go func() { _, err := kv.GetSecret(t.Context(), "a"); done <- err }()
 		synctest.Wait() // "a" was throttled: the store's window is set
@@ -130,7 +130,7 @@ func TestThrottleDecorrelatedAfterTwoWindows(t *testing.T) {
 		var waits []time.Duration
 		kv := keyvault.New(st, &keyvault.Options{
 			Cache: &keyvault.CacheOptions{Disabled: true},
-			Retry: &keyvault.RetryOptions{OnRetry: func(_ string, _ error, d time.Duration) { waits = append(waits, d) }},
+			Retry: &keyvault.RetryOptions{SharedThrottling: true, OnRetry: func(_ string, _ error, d time.Duration) { waits = append(waits, d) }},
 		})
 		_, err := kv.GetSecret(t.Context(), "a")
 		require.NoError(t, err)

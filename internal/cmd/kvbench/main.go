@@ -111,6 +111,7 @@ func main() {
 	flag.BoolVar(&emulatorOnly, "emulator", false, "measure only the emulator's rows (5)")
 	flag.IntVar(&bigNodes, "big-nodes", 1000, "nodes in the big herd (row 3b; 0 skips it)")
 	flag.IntVar(&bigHerdRuns, "big-herd-runs", 1, "runs of the big herd (row 3b)")
+	flag.BoolVar(&sharedThrottling, "shared-throttling", false, "herd nodes use keyvault.RetryOptions.SharedThrottling (rows 3 and 3b)")
 	flag.StringVar(&skip, "skip", "", "comma-separated rows to skip, e.g. 3b,8")
 	flag.BoolVar(&verbose, "v", false, "print the emulator's counters every 100 ms during each herd, on stderr")
 	flag.Parse()
@@ -416,7 +417,7 @@ func herd(ctx context.Context, nodes int) (herdResult, error) {
 		if err != nil {
 			return herdResult{}, err
 		}
-		ns[i] = node{kv: keyvault.New(st, nil), cred: cred, co: co}
+		ns[i] = node{kv: keyvault.New(st, &keyvault.Options{Retry: &keyvault.RetryOptions{SharedThrottling: sharedThrottling}}), cred: cred, co: co}
 	}
 	defer func() {
 		for _, n := range ns {
@@ -549,6 +550,7 @@ var (
 	verbose, emulatorOnly bool
 	bigNodes, bigHerdRuns int
 	skip                  string
+	sharedThrottling      bool
 )
 
 func skipped(r string) bool {
