@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -134,21 +135,24 @@ func TestCacheRefreshesNearExpiryAndNeverCachesErrors(t *testing.T) {
 }
 
 func TestCacheWaiterHonoursItsContext(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	fake := &counting{delay: 200 * time.Millisecond}
-	cred, err := credential.New(&credential.Options{Credential: fake})
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{vaultScope}})
-	}()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
-	defer cancel()
-	time.Sleep(5 * time.Millisecond)
-	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{vaultScope}})
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	<-done
+	synctest.Test(t, func(t *testing.T) {
+		fake := &counting{delay: 200 * time.Millisecond}
+		cred, err := credential.New(&credential.Options{Credential: fake})
+		require.NoError(t, err)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{vaultScope}})
+		}()
+		synctest.Wait() // the first caller's fetch is under way
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{vaultScope}})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 10*time.Millisecond, time.Since(start), "the waiter returns at its own deadline, not the fetch's")
+		<-done
+	})
 }
 
 func TestStaticNeverPrintsItsToken(t *testing.T) {
