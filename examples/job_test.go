@@ -2,12 +2,14 @@ package examples_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,8 +46,8 @@ func TestTrainjobAgainstServeJob(t *testing.T) {
 			serve.Env = cleanEnv()
 			stdout, err := serve.StdoutPipe()
 			require.NoError(t, err)
-			var stderr strings.Builder
-			serve.Stderr = &stderr
+			stderr := new(lockedBuffer) // serve writes it while the test reads it
+			serve.Stderr = stderr
 			require.NoError(t, serve.Start())
 			done := make(chan error, 1)
 			t.Cleanup(func() {
@@ -124,4 +126,23 @@ func TestTrainjobAgainstServeJob(t *testing.T) {
 			assert.Contains(t, stderr.String(), "served 2 token requests, 2 workspace GETs, 2 listsecrets")
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a child process's writes and the
+// test's reads at the same time.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

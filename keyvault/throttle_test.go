@@ -52,9 +52,10 @@ func (s *windowStore) GetSecret(ctx context.Context, name, version string) (keyv
 	s.count++
 	if s.count > s.limit || s.gets <= s.alwaysThrottle {
 		s.throttled++
+		retryAfter := max(time.Second, time.Duration(s.window+1)*time.Second-now).Round(time.Second)
 		s.mu.Unlock()
 		se := keyvault.Classify(429, "Throttled", nil)
-		se.RetryAfter = max(time.Second, time.Duration(s.window+1)*time.Second-now).Round(time.Second)
+		se.RetryAfter = retryAfter
 		return keyvault.Secret{}, se
 	}
 	s.inflight++
