@@ -23,14 +23,19 @@ import (
 // Group shares calls by key. The zero Group is ready to use; it must not be
 // copied after first use.
 type Group[T any] struct {
-	mu sync.Mutex
-	m  map[string]*call[T]
+	mu   sync.Mutex
+	m    map[string]*call[T]
+	free sync.Pool // *call[T]s that nobody shared, for reuse
 }
 
+// A call is one run of fn. A lone call allocates nothing: done is made only
+// when a second caller joins (shared), and a call nobody joined goes back
+// to the Group's pool once its starter has its result.
 type call[T any] struct {
-	done chan struct{}
-	val  T
-	err  error
+	done   chan struct{} // closed when the call is over; nil until shared
+	shared bool          // some other caller waits on it (set under mu)
+	val    T
+	err    error
 }
 
 // PanicError is what the callers sharing a call get when the call panicked.
@@ -62,6 +67,10 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func(context.Context) 
 			g.m = map[string]*call[T]{}
 		}
 		if c, ok := g.m[key]; ok {
+			if c.done == nil {
+				c.done = make(chan struct{})
+			}
+			c.shared = true
 			g.mu.Unlock()
 			select {
 			case <-c.done:
@@ -73,17 +82,26 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func(context.Context) 
 			}
 			return c.val, c.err
 		}
-		c := &call[T]{done: make(chan struct{})}
+		c, _ := g.free.Get().(*call[T])
+		if c == nil {
+			c = new(call[T])
+		}
 		g.m[key] = c
 		g.mu.Unlock()
-		g.run(ctx, key, c, fn)
-		return c.val, c.err
+		if g.run(ctx, key, c, fn) {
+			return c.val, c.err // others hold c: it is theirs to read too
+		}
+		val, err := c.val, c.err
+		*c = call[T]{}
+		g.free.Put(c)
+		return val, err
 	}
 }
 
 // run calls fn and publishes its result; a panic is published as a
-// *PanicError and then re-raised on this goroutine.
-func (g *Group[T]) run(ctx context.Context, key string, c *call[T], fn func(context.Context) (T, error)) {
+// *PanicError and then re-raised on this goroutine. It reports whether
+// another caller shared the call.
+func (g *Group[T]) run(ctx context.Context, key string, c *call[T], fn func(context.Context) (T, error)) (shared bool) {
 	normal := false
 	defer func() {
 		if normal {
@@ -101,16 +119,22 @@ func (g *Group[T]) run(ctx context.Context, key string, c *call[T], fn func(cont
 	}()
 	c.val, c.err = fn(ctx)
 	normal = true
-	g.finish(key, c)
+	return g.finish(key, c)
 }
 
-func (g *Group[T]) finish(key string, c *call[T]) {
+// finish takes c out of the Group, so that no caller can join it any more,
+// wakes the callers that did, and reports whether there were any.
+func (g *Group[T]) finish(key string, c *call[T]) (shared bool) {
 	g.mu.Lock()
 	if g.m[key] == c {
 		delete(g.m, key)
 	}
+	done, shared := c.done, c.shared
 	g.mu.Unlock()
-	close(c.done)
+	if done != nil {
+		close(done)
+	}
+	return shared
 }
 
 // Forget makes the next Do for key start a new call instead of joining one

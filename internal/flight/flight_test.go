@@ -152,3 +152,56 @@ func TestIsContextError(t *testing.T) {
 	assert.True(t, flight.IsContextError(errors.Join(errors.New("x"), context.DeadlineExceeded)))
 	assert.False(t, flight.IsContextError(errors.New("x")))
 }
+
+// A lone call allocates nothing: its done channel is made only when another
+// caller joins, and the call itself is reused.
+func TestLoneCallAllocatesNothing(t *testing.T) {
+	var g flight.Group[int]
+	ctx := context.Background()
+	fn := func(context.Context) (int, error) { return 7, nil }
+	n := testing.AllocsPerRun(100, func() {
+		if v, err := g.Do(ctx, "k", fn); v != 7 || err != nil {
+			t.Fatalf("Do = %d, %v", v, err)
+		}
+	})
+	assert.Zero(t, n)
+}
+
+// A call that was shared is not reused while its sharers read it: each of
+// many rounds of sharers sees its own round's result.
+func TestSharedCallNotReused(t *testing.T) {
+	var g flight.Group[int]
+	for round := range 50 {
+		started := make(chan struct{})
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		results := make([]int, 4)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[0], _ = g.Do(context.Background(), "k", func(context.Context) (int, error) {
+				close(started)
+				<-release
+				return round, nil
+			})
+		}()
+		<-started
+		for i := 1; i < len(results); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], _ = g.Do(context.Background(), "k", func(context.Context) (int, error) { return -1, nil })
+			}()
+		}
+		close(release)
+		wg.Wait()
+		// A late joiner may have started its own call (-1); none may see
+		// another round's value.
+		for _, r := range results {
+			if r != round && r != -1 {
+				t.Fatalf("round %d: a caller got %d", round, r)
+			}
+		}
+		_, _ = g.Do(context.Background(), "other", func(context.Context) (int, error) { return 0, nil }) // reuses a pooled call
+	}
+}

@@ -591,12 +591,12 @@ func (s *Store) PurgeDeletedSecret(ctx context.Context, name string) error {
 func props(id *azsecrets.ID, a *azsecrets.SecretAttributes, contentType *string, tags map[string]*string, fallback string) keyvault.Properties {
 	p := keyvault.Properties{Name: fallback, ContentType: deref(contentType), Enabled: true}
 	if id != nil && *id != "" {
-		parts := idParts(string(*id)) // parsed once, without trusting it
-		if len(parts) >= 2 && parts[1] != "" {
-			p.Name = parts[1]
+		segs, n := idSegments(string(*id)) // parsed once, without trusting it
+		if n >= 2 && segs[1] != "" {
+			p.Name = segs[1]
 		}
-		if len(parts) >= 3 {
-			p.Version = parts[2]
+		if n >= 3 {
+			p.Version = segs[2]
 		}
 	}
 	if len(tags) > 0 {
@@ -617,22 +617,40 @@ func props(id *azsecrets.ID, a *azsecrets.SecretAttributes, contentType *string,
 	return p
 }
 
-// idParts parses an id without trusting it (the SDK's ID methods panic on
-// some malformed ids).
-//
-// idParts returns the path segments of https://HOST/secrets/NAME[/VERSION].
-func idParts(id string) []string {
-	u, err := url.Parse(id)
-	if err != nil {
-		return nil
+// idSegments parses an id without trusting it (the SDK's ID methods panic
+// on some malformed ids) and without allocating for a well-formed one: it
+// returns the first three non-empty path segments of
+// SCHEME://HOST/secrets/NAME[/VERSION][?...] (or of a bare path),
+// path-unescaped, and how many there are.
+func idSegments(id string) (segs [3]string, n int) {
+	path := id
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
 	}
-	var parts []string
-	for p := range strings.SplitSeq(strings.Trim(u.Path, "/"), "/") {
-		if p != "" {
-			parts = append(parts, p)
+	if _, rest, ok := strings.Cut(path, "://"); ok {
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return segs, 0
+		}
+		path = rest[i:]
+	}
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "" {
+			continue
+		}
+		if strings.IndexByte(seg, '%') >= 0 {
+			u, err := url.PathUnescape(seg)
+			if err != nil {
+				return segs, 0
+			}
+			seg = u
+		}
+		segs[n] = seg
+		if n++; n == len(segs) {
+			break
 		}
 	}
-	return parts
+	return segs, n
 }
 
 func timeOf(t *time.Time) time.Time {
