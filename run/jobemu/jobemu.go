@@ -39,7 +39,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -114,7 +113,25 @@ type Job struct {
 	removeCA bool
 }
 
-var connNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$`)
+// validConnName reports whether name is a connection name: 1 to 255
+// letters, digits, '-', '_' and '.', starting with a letter or digit. (A
+// function, not a regexp: `{0,254}` compiles to 254 copies at every start of
+// every program that links this package, amlsecrets included.)
+func validConnName(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Start starts the world.
 func Start(opts *Options) (_ *Job, err error) {
@@ -139,7 +156,7 @@ func Start(opts *Options) (_ *Job, err error) {
 		return nil, fmt.Errorf("jobemu: identity %q: want %q or %q", o.Identity, IdentityManaged, IdentityOBO)
 	}
 	for name := range o.Connections {
-		if !connNameRE.MatchString(name) {
+		if !validConnName(name) {
 			return nil, fmt.Errorf("jobemu: connection name %q: want letters, digits, '-', '_' and '.'", name)
 		}
 	}
@@ -351,7 +368,7 @@ func ParseConnections(data []byte) (map[string]json.RawMessage, error) {
 		return nil, errors.New(`not a JSON object of connections: want {"NAME": {"properties": {...}}, ...}`)
 	}
 	for name, doc := range m {
-		if !connNameRE.MatchString(name) {
+		if !validConnName(name) {
 			return nil, fmt.Errorf("connection name %q: want letters, digits, '-', '_' and '.'", name)
 		}
 		if _, err := connectionDocument("/w", name, doc); err != nil {
