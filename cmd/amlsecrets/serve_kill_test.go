@@ -40,6 +40,7 @@ func TestServeStateSurvivesSIGKILLMidWrite(t *testing.T) {
 			n     atomic.Int64
 			wg    sync.WaitGroup
 		)
+		flowing := make(chan struct{}) // closed at the 40th acknowledged write
 		ctx, stop := context.WithCancel(context.Background())
 		for w := range 8 {
 			wg.Go(func() {
@@ -53,14 +54,16 @@ func TestServeStateSurvivesSIGKILLMidWrite(t *testing.T) {
 					mu.Lock()
 					acked = append(acked, ack{name, resp.ID.Version(), value})
 					mu.Unlock()
-					n.Add(1)
+					if n.Add(1) == 40 {
+						close(flowing)
+					}
 				}
 			})
 		}
 		// Kill once writes are flowing, with requests in flight.
-		deadline := time.Now().Add(10 * time.Second)
-		for n.Load() < 40 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
+		select {
+		case <-flowing:
+		case <-time.After(10 * time.Second): // kill anyway; the checks below say what was acknowledged
 		}
 		require.NoError(t, p.cmd.Process.Kill())
 		<-p.waitDone
