@@ -3,6 +3,7 @@ package keyvault_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,9 +95,11 @@ func BenchmarkGetSecrets64(b *testing.B) {
 
 // BenchmarkNewKeyvaultPerCall measures a batch and a single read, each on a
 // new Keyvault over one warm store (as a Keyvault per request handler does),
-// against the emulator with 20 ms latency. kvbench row 1b reports their
-// ratio; the target is at most 1.5 (one round trip each, plus the CPU to
-// send 64 requests).
+// against the emulator with 20 ms latency. Every iteration runs one
+// GetSecret and then one GetSecrets(64), each on a new Keyvault, so both see
+// the same machine; it reports the median of each (one-ms, batch-ms) and
+// their ratio (batch/one), as kvbench row 1b does. The target is at most
+// 1.5: one round trip each, plus the CPU to send 64 requests.
 func BenchmarkNewKeyvaultPerCall(b *testing.B) {
 	srv := keyvaulttest.NewServer(&keyvaulttest.ServerOptions{Latency: 20 * time.Millisecond})
 	defer srv.Close()
@@ -114,18 +117,29 @@ func BenchmarkNewKeyvaultPerCall(b *testing.B) {
 	if err := keyvault.New(st, noCache).SetSecrets(b.Context(), values); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("GetSecret", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := keyvault.New(st, noCache).GetSecret(b.Context(), names[0]); err != nil {
-				b.Fatal(err)
-			}
+	if _, err := keyvault.New(st, noCache).GetSecrets(b.Context(), names); err != nil { // warm every connection
+		b.Fatal(err)
+	}
+	var ones, batches []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := keyvault.New(st, noCache).GetSecret(b.Context(), names[0]); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("GetSecrets64", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := keyvault.New(st, noCache).GetSecrets(b.Context(), names); err != nil {
-				b.Fatal(err)
-			}
+		t1 := time.Now()
+		if _, err := keyvault.New(st, noCache).GetSecrets(b.Context(), names); err != nil {
+			b.Fatal(err)
 		}
-	})
+		ones, batches = append(ones, t1.Sub(t0)), append(batches, time.Since(t1))
+	}
+	one, batch := medianOf(ones), medianOf(batches)
+	b.ReportMetric(float64(one)/1e6, "one-ms")
+	b.ReportMetric(float64(batch)/1e6, "batch-ms")
+	b.ReportMetric(float64(batch)/float64(one), "batch/one")
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
