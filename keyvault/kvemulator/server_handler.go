@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,26 +244,48 @@ func (s *Server) authorized(r *http.Request) bool {
 	return tok == s.token
 }
 
+// Response headers every answer carries; their value slices are shared,
+// never modified.
+var (
+	hdrNoCache     = []string{"no-cache"}
+	hdrVersion     = []string{"kvemulator"}
+	hdrJSON        = []string{"application/json; charset=utf-8"}
+	hdrCloseConn   = []string{"close"}
+	encodeFailBody = []byte(`{"error":{"code":"InternalServerError","message":"encoding failed"}}`)
+)
+
 func (s *Server) write(w http.ResponseWriter, resp response, truncate bool) {
 	h := w.Header()
 	for k, v := range resp.header {
 		h[k] = v
 	}
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Ms-Keyvault-Service-Version", "kvemulator")
-	h.Set("X-Ms-Request-Id", requestID())
+	h["Cache-Control"] = hdrNoCache
+	h["X-Ms-Keyvault-Service-Version"] = hdrVersion
+	h["X-Ms-Request-Id"] = []string{requestID()}
 	var body []byte
-	if resp.body != nil {
-		b, err := json.Marshal(resp.body)
-		if err != nil {
-			resp.status, b = 500, []byte(`{"error":{"code":"InternalServerError","message":"encoding failed"}}`)
+	switch b := resp.body.(type) {
+	case nil:
+	case jsonAppender:
+		bp := bodyPool.Get().(*[]byte)
+		body = b.appendJSON((*bp)[:0])
+		defer func() {
+			if cap(body) <= maxPooledBody {
+				*bp = body[:0]
+				bodyPool.Put(bp)
+			}
+		}()
+	default:
+		var err error
+		if body, err = json.Marshal(resp.body); err != nil {
+			resp.status, body = 500, encodeFailBody
 		}
-		body = b
-		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	if resp.body != nil {
+		h["Content-Type"] = hdrJSON
 	}
 	if truncate {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		h.Set("Connection", "close")
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		h["Connection"] = hdrCloseConn
 		w.WriteHeader(resp.status)
 		_, _ = w.Write(body[:len(body)/2])
 		if f, ok := w.(http.Flusher); ok {
@@ -273,17 +294,27 @@ func (s *Server) write(w http.ResponseWriter, resp response, truncate bool) {
 		panic(http.ErrAbortHandler) // close the connection mid-body
 	}
 	if resp.status != http.StatusNoContent {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(body)
 }
 
+// requestID is a random request ID in the GUID form Key Vault uses.
 func requestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	x := hex.EncodeToString(b[:])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+	var x [36]byte
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			x[j] = '-'
+			j++
+		}
+		x[j], x[j+1] = hexDigits[c>>4], hexDigits[c&0xF]
+		j += 2
+	}
+	return string(x[:])
 }
 
 // effectiveMethod is the request's method after Key Vault's documented
@@ -458,7 +489,7 @@ func (s *Server) handle(r *http.Request, rt route) response {
 			}
 		}
 	case RouteGetSecrets, RouteGetDeletedSecrets, RouteGetSecretVersions:
-		out, err = s.page(r, rt, now, host)
+		out, err = s.page(q, rt, now, host)
 	}
 	if err != nil {
 		var ae *apiError
@@ -493,15 +524,9 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-type listJSON struct {
-	Value    []bundleJSON `json:"value"`
-	NextLink *string      `json:"nextLink"`
-}
-
 // page answers a listing: maxresults 1..25 (default 25), and a nextLink with
 // api-version, $skiptoken (the key of the next item, base64url) and maxresults.
-func (s *Server) page(r *http.Request, rt route, now time.Time, host string) (listJSON, error) {
-	q := r.URL.Query()
+func (s *Server) page(q url.Values, rt route, now time.Time, host string) (listJSON, error) {
 	maxResults := defaultMaxResults
 	if v := q.Get("maxresults"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -518,21 +543,39 @@ func (s *Server) page(r *http.Request, rt route, now time.Time, host string) (li
 		}
 		start = string(b)
 	}
-	path := "/secrets"
-	switch rt.name {
-	case RouteGetDeletedSecrets:
-		path = "/deletedsecrets"
-	case RouteGetSecretVersions:
-		path = "/secrets/" + rt.secret + "/versions"
-	}
 	items, nextKey := s.store.listPage(rt.name, rt.secret, start, maxResults, now, host)
 	out := listJSON{Value: items}
 	if nextKey != "" {
-		next := fmt.Sprintf("https://%s%s?api-version=%s&$skiptoken=%s&maxresults=%d",
-			host, path, url.QueryEscape(q.Get("api-version")), base64.RawURLEncoding.EncodeToString([]byte(nextKey)), maxResults)
+		next := nextLink(host, rt, q.Get("api-version"), nextKey, maxResults)
 		out.NextLink = &next
 	}
 	return out, nil
+}
+
+// nextLink is a list page's link to the next one:
+// https://HOST/PATH?api-version=V&$skiptoken=T&maxresults=N, where T is the
+// next item's key in base64url.
+func nextLink(host string, rt route, apiVersion, nextKey string, maxResults int) string {
+	b := make([]byte, 0, 64+len(host)+len(rt.secret)+len(apiVersion)+base64.RawURLEncoding.EncodedLen(len(nextKey)))
+	b = append(b, "https://"...)
+	b = append(b, host...)
+	switch rt.name {
+	case RouteGetDeletedSecrets:
+		b = append(b, "/deletedsecrets"...)
+	case RouteGetSecretVersions:
+		b = append(b, "/secrets/"...)
+		b = append(b, rt.secret...)
+		b = append(b, "/versions"...)
+	default:
+		b = append(b, "/secrets"...)
+	}
+	b = append(b, "?api-version="...)
+	b = append(b, url.QueryEscape(apiVersion)...)
+	b = append(b, "&$skiptoken="...)
+	b = base64.RawURLEncoding.AppendEncode(b, []byte(nextKey))
+	b = append(b, "&maxresults="...)
+	b = strconv.AppendInt(b, int64(maxResults), 10)
+	return string(b)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

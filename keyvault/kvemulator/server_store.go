@@ -226,28 +226,6 @@ func newStore(delay time.Duration, now func() time.Time) *store {
 
 // ---- wire shapes ----
 
-type attributesJSON struct {
-	Enabled         bool   `json:"enabled"`
-	NotBefore       *int64 `json:"nbf,omitempty"`
-	Expires         *int64 `json:"exp,omitempty"`
-	Created         int64  `json:"created"`
-	Updated         int64  `json:"updated"`
-	RecoveryLevel   string `json:"recoveryLevel"`
-	RecoverableDays int    `json:"recoverableDays"`
-}
-
-// bundleJSON is a SecretBundle, a SecretItem, a DeletedSecretBundle or a DeletedSecretItem.
-type bundleJSON struct {
-	RecoveryID         string            `json:"recoveryId,omitempty"`
-	DeletedDate        int64             `json:"deletedDate,omitempty"`
-	ScheduledPurgeDate int64             `json:"scheduledPurgeDate,omitempty"`
-	Value              *string           `json:"value,omitempty"`
-	ID                 string            `json:"id"`
-	ContentType        string            `json:"contentType,omitempty"`
-	Attributes         attributesJSON    `json:"attributes"`
-	Tags               map[string]string `json:"tags,omitempty"`
-}
-
 type requestAttributes struct {
 	Enabled   *bool  `json:"enabled"`
 	NotBefore *int64 `json:"nbf"`
@@ -265,42 +243,6 @@ type updateParams struct {
 	ContentType *string            `json:"contentType"`
 	Attributes  *requestAttributes `json:"attributes"`
 	Tags        map[string]string  `json:"tags"`
-}
-
-type bundleOpts struct {
-	withValue   bool
-	withVersion bool // false: the base id https://HOST/secrets/NAME, as list items carry
-	deleted     bool
-}
-
-func (s *secret) bundle(v *version, host string, o bundleOpts) bundleJSON {
-	b := bundleJSON{
-		ID:          "https://" + host + "/secrets/" + s.Name,
-		ContentType: v.ContentType,
-		Tags:        maps.Clone(v.Tags),
-		Attributes: attributesJSON{
-			Enabled:         v.Enabled,
-			NotBefore:       v.NotBefore,
-			Expires:         v.Expires,
-			Created:         v.Created,
-			Updated:         v.Updated,
-			RecoveryLevel:   recoveryLevel,
-			RecoverableDays: recoverableDays,
-		},
-	}
-	if o.withVersion {
-		b.ID += "/" + v.ID
-	}
-	if o.withValue {
-		val := v.Value
-		b.Value = &val
-	}
-	if o.deleted {
-		b.RecoveryID = "https://" + host + "/deletedsecrets/" + s.Name
-		b.DeletedDate = s.DeletedDate
-		b.ScheduledPurgeDate = s.ScheduledPurgeDate
-	}
-	return b
 }
 
 // ---- errors ----
@@ -383,22 +325,22 @@ func liveVersion(e *entry, name, ver string, now int64) (*secret, int, error) {
 	return s, i, nil
 }
 
-func (st *store) get(name, ver string, now time.Time, host string) (bundleJSON, error) {
+func (st *store) get(name, ver string, now time.Time, host string) (bundleBody, error) {
 	s, i, err := liveVersion(st.committed(strings.ToLower(name)), name, ver, now.UnixNano())
 	if err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	v := s.Versions[i]
 	if !v.Enabled {
-		return bundleJSON{}, &apiError{403, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret."}
+		return bundleBody{}, &apiError{403, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret."}
 	}
 	return s.bundle(v, host, bundleOpts{withValue: true, withVersion: true}), nil
 }
 
-func (st *store) getDeleted(name string, now time.Time, host string) (bundleJSON, error) {
+func (st *store) getDeleted(name string, now time.Time, host string) (bundleBody, error) {
 	e := st.committed(strings.ToLower(name))
 	if !e.inTrash(now.UnixNano()) {
-		return bundleJSON{}, deletedNotFound(name)
+		return bundleBody{}, deletedNotFound(name)
 	}
 	return e.s.bundle(e.s.latest(), host, bundleOpts{withVersion: true, deleted: true}), nil
 }
@@ -420,9 +362,9 @@ func (st *store) backup(name string, now time.Time) ([]byte, error) {
 // key of the next item ("" at the end). kind is RouteGetSecrets,
 // RouteGetDeletedSecrets or RouteGetSecretVersions (of name). It costs about
 // n, not the size of the vault.
-func (st *store) listPage(kind, name, start string, n int, now time.Time, host string) ([]bundleJSON, string) {
+func (st *store) listPage(kind, name, start string, n int, now time.Time, host string) ([]bundleBody, string) {
 	t := now.UnixNano()
-	out := make([]bundleJSON, 0, n)
+	out := make([]bundleBody, 0, n)
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	if kind == RouteGetSecretVersions {
@@ -480,13 +422,13 @@ func (st *store) visibleAfter(now time.Time) int64 {
 	return now.Add(st.delay).UnixNano()
 }
 
-func (st *store) set(name string, p *setParams, now time.Time, host string) (bundleJSON, error) {
+func (st *store) set(name string, p *setParams, now time.Time, host string) (bundleBody, error) {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	key, t := strings.ToLower(name), now.UnixNano()
 	cur := st.currentLocked(key)
 	if cur != nil && cur.s != nil && !cur.live(t) {
-		return bundleJSON{}, conflict(cur, name, t) // deleted, or being deleted or recovered
+		return bundleBody{}, conflict(cur, name, t) // deleted, or being deleted or recovered
 	}
 	sec := now.Unix()
 	v := &version{ID: newVersionID(), Value: *p.Value, Enabled: true, Created: sec, Updated: sec, Tags: maps.Clone(p.Tags)}
@@ -505,17 +447,17 @@ func (st *store) set(name string, p *setParams, now time.Time, host string) (bun
 	}
 	e := &entry{s: s.withVersion(v)}
 	if err := st.commitLocked(key, e, &record{Op: opVersion, Name: e.s.Name, Version: v}); err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	return e.s.bundle(v, host, bundleOpts{withValue: true, withVersion: true}), nil
 }
 
-func (st *store) update(name, ver string, p *updateParams, now time.Time, host string) (bundleJSON, error) {
+func (st *store) update(name, ver string, p *updateParams, now time.Time, host string) (bundleBody, error) {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	s, i, err := liveVersion(st.currentLocked(strings.ToLower(name)), name, ver, now.UnixNano())
 	if err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	v := *s.Versions[i]
 	if p.ContentType != nil {
@@ -538,25 +480,25 @@ func (st *store) update(name, ver string, p *updateParams, now time.Time, host s
 	v.Updated = now.Unix()
 	e := &entry{s: s.withVersion(&v)}
 	if err := st.commitLocked(strings.ToLower(name), e, &record{Op: opVersion, Name: s.Name, Version: &v}); err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	return e.s.bundle(&v, host, bundleOpts{withVersion: true}), nil
 }
 
-func (st *store) delete(name string, now time.Time, host string) (bundleJSON, error) {
+func (st *store) delete(name string, now time.Time, host string) (bundleBody, error) {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	key := strings.ToLower(name)
 	cur := st.currentLocked(key)
 	if !cur.live(now.UnixNano()) {
-		return bundleJSON{}, notFound(name)
+		return bundleBody{}, notFound(name)
 	}
 	s := *cur.s
 	s.DeletedDate = now.Unix()
 	s.ScheduledPurgeDate = now.Add(recoverableDays * 24 * time.Hour).Unix()
 	e := &entry{s: &s, deleted: true, visibleAt: st.visibleAfter(now)}
 	if err := st.commitLocked(key, e, putRecord(e)); err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	return s.bundle(s.latest(), host, bundleOpts{withVersion: true, deleted: true}), nil
 }
@@ -578,19 +520,19 @@ func (st *store) purge(name string, now time.Time) error {
 	return st.commitLocked(key, e, rec)
 }
 
-func (st *store) recover(name string, now time.Time, host string) (bundleJSON, error) {
+func (st *store) recover(name string, now time.Time, host string) (bundleBody, error) {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	key := strings.ToLower(name)
 	cur := st.currentLocked(key)
 	if !cur.inTrash(now.UnixNano()) {
-		return bundleJSON{}, deletedNotFound(name)
+		return bundleBody{}, deletedNotFound(name)
 	}
 	s := *cur.s
 	s.DeletedDate, s.ScheduledPurgeDate = 0, 0
 	e := &entry{s: &s, visibleAt: st.visibleAfter(now)}
 	if err := st.commitLocked(key, e, putRecord(e)); err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	return s.bundle(s.latest(), host, bundleOpts{withVersion: true}), nil
 }
@@ -606,20 +548,20 @@ func parseBackup(blob []byte) (*secret, error) {
 	return &s, nil
 }
 
-func (st *store) restore(blob []byte, now time.Time, host string) (bundleJSON, error) {
+func (st *store) restore(blob []byte, now time.Time, host string) (bundleBody, error) {
 	s, err := parseBackup(blob)
 	if err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	key, t := strings.ToLower(s.Name), now.UnixNano()
 	if cur := st.currentLocked(key); !cur.gone(t) {
-		return bundleJSON{}, conflict(cur, s.Name, t)
+		return bundleBody{}, conflict(cur, s.Name, t)
 	}
 	e := &entry{s: s}
 	if err := st.commitLocked(key, e, putRecord(e)); err != nil {
-		return bundleJSON{}, err
+		return bundleBody{}, err
 	}
 	return s.bundle(s.latest(), host, bundleOpts{withVersion: true}), nil
 }
