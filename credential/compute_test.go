@@ -356,7 +356,7 @@ func TestExcludes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "credential chain: AzureMLOnBehalfOfCredential", credential.Describe(cred))
 	_, err = credential.New(&credential.Options{ExcludeOnBehalfOf: true, ExcludeManagedIdentity: true, ExcludeAzureCLI: true})
-	require.ErrorContains(t, err, "user identity (excluded by Options.ExcludeOnBehalfOf); managed identity (excluded by Options.ExcludeManagedIdentity)")
+	require.ErrorContains(t, err, "user identity (left out by the program: ExcludeOnBehalfOf); managed identity (left out by the program: ExcludeManagedIdentity)")
 }
 
 type transportFunc func(*http.Request) (*http.Response, error)

@@ -203,13 +203,13 @@ func New(opts *Options) (azcore.TokenCredential, error) {
 	c := &Credential{}
 	c.cache = newCache(c.getToken, o.Now)
 	if o.Credential != nil {
-		c.members = []member{{name: NameExplicit, why: fmt.Sprintf("Options.Credential (%s)", Describe(o.Credential)), cred: o.Credential}}
+		c.members = []member{{name: NameExplicit, why: "passed by the program: " + Describe(o.Credential), cred: o.Credential}}
 		return c, nil
 	}
 	var sel selection
 	var err error
 	if strings.TrimSpace(o.TokenCredentials) != "" {
-		sel, err = parseSelection(o.TokenCredentials, "Options.TokenCredentials")
+		sel, err = parseSelection(o.TokenCredentials, "the program's credential selection")
 	} else {
 		sel, err = parseSelection(os.Getenv(EnvTokenCredentials), EnvTokenCredentials)
 	}
@@ -220,7 +220,7 @@ func New(opts *Options) (azcore.TokenCredential, error) {
 	use := func(name, label string, excluded bool, option string) bool {
 		switch {
 		case excluded:
-			c.skipped = append(c.skipped, label+" (excluded by Options."+option+")")
+			c.skipped = append(c.skipped, label+" (left out by the program: "+option+")")
 			return false
 		case !sel.has(name):
 			c.skipped = append(c.skipped, label+" (not selected by "+sel.why+")")
@@ -249,7 +249,7 @@ func New(opts *Options) (azcore.TokenCredential, error) {
 
 	// 3. Managed identity from an endpoint variable.
 	clientID := strings.TrimSpace(o.ClientID)
-	idSource := "Options.ClientID"
+	idSource := "the program's options"
 	if clientID == "" {
 		clientID = env(EnvDefaultIdentityClientID)
 		idSource = EnvDefaultIdentityClientID
@@ -332,7 +332,7 @@ func New(opts *Options) (azcore.TokenCredential, error) {
 		case !miIn:
 			use(NameManagedIdentity, "managed identity", o.ExcludeManagedIdentity, "ExcludeManagedIdentity")
 		case o.ExcludeIMDS:
-			c.skipped = append(c.skipped, "IMDS managed identity (excluded by Options.ExcludeIMDS)")
+			c.skipped = append(c.skipped, "IMDS managed identity (left out by the program: ExcludeIMDS)")
 		default:
 			mo := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions}
 			why := "IMDS (169.254.169.254): no managed identity variable is set, as on an Azure VM or Data Science VM"
@@ -359,7 +359,7 @@ func New(opts *Options) (azcore.TokenCredential, error) {
 		c.add(NameAzureCLI, "developer sign-in: az account get-access-token", cred, err)
 	}
 	if len(c.members) == 0 {
-		return nil, fmt.Errorf("credential: nothing to authenticate with: %s; sign in with `az login`, set a service principal or pass Options.Credential", strings.Join(c.skipped, "; "))
+		return nil, fmt.Errorf("credential: nothing to authenticate with: %s; sign in with `az login`, or set a service principal (" + EnvClientID + ", " + EnvTenantID + " and " + EnvClientSecret + ")", strings.Join(c.skipped, "; "))
 	}
 	// Probe IMDS first only when another member could answer instead, as
 	// DefaultAzureCredential does.
@@ -494,7 +494,7 @@ type Error struct {
 // Advice for the failures of Azure ML compute identities.
 const (
 	adviceServerless = EnvMSIEndpoint + " answered 404, as serverless compute does for a managed identity it does not have (it has only the user's identity or the workspace's user-assigned identity): " +
-		"assign the workspace a user-assigned identity and set its client id in " + EnvDefaultIdentityClientID + " (or Options.ClientID), or submit the job with `identity: type: user_identity`"
+		"assign the workspace a user-assigned identity and set its client id in " + EnvDefaultIdentityClientID + ", or submit the job with `identity: type: user_identity`"
 	adviceNoSSO = "this compute instance has no managed identity (" + EnvDefaultIdentityClientID + " is the placeholder \"clientid\") and single sign-on is off, so its endpoint answered \"Token not found\": " +
 		"turn on single sign-on for the compute instance in Azure ML studio, or assign it a managed identity, or sign in with `az login`"
 	adviceSSO = "this compute instance has no managed identity (" + EnvDefaultIdentityClientID + " is the placeholder \"clientid\"): its endpoint speaks for the signed-in user, whose token was refused; " +

@@ -232,7 +232,7 @@ func TestAllFailedComputeInstanceTrap(t *testing.T) {
 	_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{vaultScope}})
 	require.Error(t, err)
 	want := "credential: no credential could get a token for https://vault.azure.net/.default; tried, in order:\n" +
-		"\t1. ManagedIdentityCredential (Azure ML compute identity: MSI_ENDPOINT and MSI_SECRET are set, client id " + clientID + " from Options.ClientID): " +
+		"\t1. ManagedIdentityCredential (Azure ML compute identity: MSI_ENDPOINT and MSI_SECRET are set, client id " + clientID + " from the program's options): " +
 		"HTTP 400 from GET " + msi.Endpoint() + ": invalid_request: Identity not found\n" +
 		"\t2. AzureCLICredential (developer sign-in: az account get-access-token): ERROR: Please run 'az login' to setup account.\n" +
 		"not configured: user identity (AZUREML_OBO_ENABLED unset); service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH unset); workload identity (AZURE_FEDERATED_TOKEN_FILE unset)\n" +
@@ -253,8 +253,8 @@ func TestAllFailedNothingConfigured(t *testing.T) {
 	_, err := credential.New(&credential.Options{ExcludeAzureCLI: true, ExcludeIMDS: true})
 	require.EqualError(t, err, "credential: nothing to authenticate with: user identity (AZUREML_OBO_ENABLED unset); "+
 		"service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH unset); "+
-		"workload identity (AZURE_FEDERATED_TOKEN_FILE unset); IMDS managed identity (excluded by Options.ExcludeIMDS); Azure CLI (excluded by Options.ExcludeAzureCLI); "+
-		"sign in with `az login`, set a service principal or pass Options.Credential")
+		"workload identity (AZURE_FEDERATED_TOKEN_FILE unset); IMDS managed identity (left out by the program: ExcludeIMDS); Azure CLI (left out by the program: ExcludeAzureCLI); "+
+		"sign in with `az login`, or set a service principal (AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET)")
 }
 
 // TestGetenvIsGone: Options has no Getenv, because the azidentity members

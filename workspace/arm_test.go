@@ -359,7 +359,7 @@ func TestCredentialFailureIsNotAnARMAnswer(t *testing.T) {
 		Getenv:        noEnv,
 	})
 	_, err := w.DefaultKeyvault(t.Context())
-	require.EqualError(t, err, "workspace ws-ml: read workspace: get a token for Azure Resource Manager: credential: no credential could get a token for https://management.azure.com/.default; tried, in order:\n\t1. explicit credential (Options.Credential (workspace_test.failing)): no identity here")
+	require.EqualError(t, err, "workspace ws-ml: read workspace: get a token for Azure Resource Manager: credential: no credential could get a token for https://management.azure.com/.default; tried, in order:\n\t1. explicit credential (passed by the program: workspace_test.failing): no identity here")
 	assert.Empty(t, s.Requests())
 }
 
