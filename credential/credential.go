@@ -359,7 +359,7 @@ func New(opts *Options) (azcore.TokenCredential, error) {
 		c.add(NameAzureCLI, "developer sign-in: az account get-access-token", cred, err)
 	}
 	if len(c.members) == 0 {
-		return nil, fmt.Errorf("credential: nothing to authenticate with: %s; sign in with `az login`, or set a service principal (" + EnvClientID + ", " + EnvTenantID + " and " + EnvClientSecret + ")", strings.Join(c.skipped, "; "))
+		return nil, fmt.Errorf("credential: nothing to authenticate with: %s; sign in with `az login`, or set a service principal ("+EnvClientID+", "+EnvTenantID+" and "+EnvClientSecret+")", strings.Join(c.skipped, "; "))
 	}
 	// Probe IMDS first only when another member could answer instead, as
 	// DefaultAzureCredential does.
