@@ -229,7 +229,7 @@ func TestSubmittedRunEndToEnd(t *testing.T) {
 // variables is an error naming them, not an offline run.
 func TestSubmittedRunMissingVariables(t *testing.T) {
 	_, err := run.GetContext(context.Background(), &run.Options{Getenv: env{run.EnvRunID: "r1", run.EnvSubscription: sub}.get})
-	require.EqualError(t, err, "run r1: AZUREML_RUN_ID is set, so this is a submitted job, but: workspace: environment lacks AZUREML_ARM_RESOURCEGROUP, AZUREML_ARM_WORKSPACE_NAME: Azure ML sets them inside a job; elsewhere use FromConfig")
+	require.EqualError(t, err, "run r1: AZUREML_RUN_ID is set, so this is a submitted job, but: workspace: environment lacks AZUREML_ARM_RESOURCEGROUP, AZUREML_ARM_WORKSPACE_NAME: Azure ML sets them inside a job; outside one, use the workspace's config.json")
 }
 
 // TestOfflineWithConfig: a developer's config.json; the vault comes from ARM

@@ -182,7 +182,7 @@ func TestFromEnv(t *testing.T) {
 	assert.Equal(t, "workspace w (subscription s, resource group r)", w.String())
 
 	_, err = FromEnv(&Options{Getenv: env(map[string]string{EnvResourceGroup: "r"})})
-	require.EqualError(t, err, "workspace: environment lacks AZUREML_ARM_SUBSCRIPTION, AZUREML_ARM_WORKSPACE_NAME: Azure ML sets them inside a job; elsewhere use FromConfig")
+	require.EqualError(t, err, "workspace: environment lacks AZUREML_ARM_SUBSCRIPTION, AZUREML_ARM_WORKSPACE_NAME: Azure ML sets them inside a job; outside one, use the workspace's config.json")
 
 	t.Setenv(EnvSubscription, "s2")
 	t.Setenv(EnvResourceGroup, "r2")

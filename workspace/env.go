@@ -37,7 +37,7 @@ func FromEnv(opts *Options) (*Workspace, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("workspace: environment lacks %s: Azure ML sets them inside a job; elsewhere use FromConfig", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("workspace: environment lacks %s: Azure ML sets them inside a job; outside one, use the workspace's config.json", strings.Join(missing, ", "))
 	}
 	w.setOptions(opts)
 	return w, nil

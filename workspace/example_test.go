@@ -63,7 +63,7 @@ func ExampleFromEnv() {
 	_, err := workspace.FromEnv(&workspace.Options{Getenv: func(k string) string { return env[k] }})
 	fmt.Println(err)
 	// Output:
-	// workspace: environment lacks AZUREML_ARM_WORKSPACE_NAME: Azure ML sets them inside a job; elsewhere use FromConfig
+	// workspace: environment lacks AZUREML_ARM_WORKSPACE_NAME: Azure ML sets them inside a job; outside one, use the workspace's config.json
 }
 
 // DefaultKeyvault with a key_vault entry needs no ARM request; here the

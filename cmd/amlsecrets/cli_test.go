@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
+	"github.com/go-azureml/secrets/run/jobemu"
 )
 
 // vaultEnv is the environment pointing the CLI at one emulator.
@@ -500,4 +501,35 @@ func TestExec(t *testing.T) {
 		requireOneLineError(t, r)
 		assert.Contains(t, r.stderr, "no-such-command-xyz")
 	})
+}
+
+// Inside a job (AZUREML_RUN_ID and the workspace variables set, as Azure ML
+// and `amlsecrets serve --job` set them), the CLI reads the job's workspace
+// default vault, as run.GetContext does, and a job missing a workspace
+// variable is told which.
+func TestJobVaultPicking(t *testing.T) {
+	job, err := jobemu.Start(&jobemu.Options{Secrets: map[string]string{"db-password": "from-job-vault"}})
+	require.NoError(t, err)
+	t.Cleanup(job.Close)
+
+	r := cli(t, cliOpts{env: job.Env()}, "get", "db-password")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "from-job-vault\n", r.stdout)
+	assert.Equal(t, 1, job.WorkspaceGets(), "the workspace was read from the job's ARM endpoint")
+
+	r = cli(t, cliOpts{env: job.Env()}, "list")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "db-password\n", r.stdout)
+
+	var partial []string
+	for _, kv := range job.Env() {
+		if !strings.HasPrefix(kv, "AZUREML_ARM_WORKSPACE_NAME=") {
+			partial = append(partial, kv)
+		}
+	}
+	r = cli(t, cliOpts{env: partial}, "get", "db-password")
+	assert.Equal(t, 1, r.code)
+	requireOneLineError(t, r)
+	assert.Contains(t, r.stderr, "AZUREML_RUN_ID is local_")
+	assert.Contains(t, r.stderr, "so this is a submitted job, but: workspace: environment lacks AZUREML_ARM_WORKSPACE_NAME")
 }

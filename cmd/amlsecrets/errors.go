@@ -19,14 +19,17 @@ on stdout. Values are never taken from the command line (it shows in ps and
 in shell history): 'set' reads them from an environment variable, a file,
 stdin or a .env file.
 
-Picking the vault (set, get, list, delete, recover, purge, exec), the same order as an
-offline run:
+Picking the vault (set, get, list, delete, recover, purge, exec), the same order as a
+job's own code (run.GetContext) after the flags:
   1. --vault URL
   2. --config PATH: an azureml workspace config; its default vault (the
      config's key_vault entry, else the workspace's, looked up through ARM)
-  3. AMLSECRETS_KEYVAULT_URL (and AMLSECRETS_CA_FILE), as 'amlsecrets serve'
+  3. inside a submitted job (AZUREML_RUN_ID set): the job's workspace
+     (AZUREML_ARM_SUBSCRIPTION, AZUREML_ARM_RESOURCEGROUP,
+     AZUREML_ARM_WORKSPACE_NAME) and its default vault
+  4. AMLSECRETS_KEYVAULT_URL (and AMLSECRETS_CA_FILE), as 'amlsecrets serve'
      prints them
-  4. a config.json found by azureml's search (.azureml/, aml_config/ or the
+  5. a config.json found by azureml's search (.azureml/, aml_config/ or the
      folder itself, from the current directory up)
 Credentials come from the environment: the managed identity on Azure ML
 compute, a service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, ...), workload

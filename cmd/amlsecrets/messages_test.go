@@ -42,6 +42,7 @@ func TestMessagesGolden(t *testing.T) {
 			code: exitError,
 			want: "amlsecrets: no vault to use:\n" +
 				"  no --vault or --config flag\n" +
+				"  not in a submitted job (AZUREML_RUN_ID is not set)\n" +
 				"  AMLSECRETS_KEYVAULT_URL is not set\n" +
 				"  no azureml config.json in " + dir + " or its parent folders\n" +
 				"for a local vault, run 'amlsecrets serve --state vault.json > amlsecrets.env' in another shell, then load it here: set -a; . ./amlsecrets.env; set +a\n" +

@@ -17,6 +17,7 @@ import (
 	"github.com/go-azureml/secrets/credential"
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/azurevault"
+	amlrun "github.com/go-azureml/secrets/run"
 	"github.com/go-azureml/secrets/workspace"
 )
 
@@ -85,13 +86,18 @@ func cliKeyvaultOptions() *keyvault.Options {
 	}
 }
 
-// openVault picks the vault, in the order an offline run does:
+// openVault picks the vault, in the order run.GetContext does (after the
+// flags, which come first):
 //
 //  1. --vault URL;
 //  2. --config PATH: the workspace's default vault (its key_vault entry, else
 //     ARM);
-//  3. AMLSECRETS_KEYVAULT_URL (with AMLSECRETS_CA_FILE);
-//  4. a workspace config.json found by azureml's search from the current
+//  3. inside a submitted job (AZUREML_RUN_ID is set): the job's workspace
+//     (AZUREML_ARM_SUBSCRIPTION, AZUREML_ARM_RESOURCEGROUP,
+//     AZUREML_ARM_WORKSPACE_NAME) and its default vault, as the job's own
+//     code gets it;
+//  4. AMLSECRETS_KEYVAULT_URL (with AMLSECRETS_CA_FILE);
+//  5. a workspace config.json found by azureml's search from the current
 //     directory.
 func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (*keyvault.Keyvault, error) {
 	co := azcore.ClientOptions{Retry: cliRetry}
@@ -115,6 +121,8 @@ func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (
 			return getenv(k)
 		}
 		return openWorkspace(ctx, f.config, co, noVaultEnv)
+	case strings.TrimSpace(getenv(amlrun.EnvRunID)) != "":
+		return openJobWorkspace(ctx, co, getenv)
 	case envURL != "":
 		kv, err := openURL(envURL, caFile, co, getenv)
 		if err != nil {
@@ -127,10 +135,11 @@ func openVault(ctx context.Context, f *vaultFlags, getenv func(string) string) (
 			dir, _ := os.Getwd()
 			return nil, fmt.Errorf("no vault to use:\n"+
 				"  no --vault or --config flag\n"+
+				"  not in a submitted job (%s is not set)\n"+
 				"  %s is not set\n"+
 				"  no azureml config.json in %s or its parent folders\n"+
 				"for a local vault, run 'amlsecrets serve --state vault.json > amlsecrets.env' in another shell, then load it here: set -a; . ./amlsecrets.env; set +a\n"+
-				"or pass --vault https://NAME.vault.azure.net/ or --config FILE", azurevault.EnvKeyvaultURL, dir)
+				"or pass --vault https://NAME.vault.azure.net/ or --config FILE", amlrun.EnvRunID, azurevault.EnvKeyvaultURL, dir)
 		}
 		return nil, err
 	}
@@ -173,6 +182,25 @@ func openWorkspace(ctx context.Context, path string, co azcore.ClientOptions, ge
 	kv, err := ws.DefaultKeyvault(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("default vault of %s: %w", ws, err)
+	}
+	return kv, nil
+}
+
+// openJobWorkspace opens the default vault of the workspace a submitted job
+// runs in, from the variables Azure ML sets in the job.
+func openJobWorkspace(ctx context.Context, co azcore.ClientOptions, getenv func(string) string) (*keyvault.Keyvault, error) {
+	runID := strings.TrimSpace(getenv(amlrun.EnvRunID))
+	ws, err := workspace.FromEnv(&workspace.Options{
+		ClientOptions:   co,
+		Getenv:          getenv,
+		KeyvaultOptions: cliKeyvaultOptions(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s is %s, so this is a submitted job, but: %w", amlrun.EnvRunID, runID, err)
+	}
+	kv, err := ws.DefaultKeyvault(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: default vault of %s: %w", runID, ws, err)
 	}
 	return kv, nil
 }
