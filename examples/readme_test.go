@@ -183,6 +183,25 @@ func TestREADMELocalWorkflow(t *testing.T) {
 	}
 }
 
+// TestREADMEJobWorkflow runs the main README's `serve --job` block: the
+// job code and the CLI take the job path against the local world.
+func TestREADMEJobWorkflow(t *testing.T) {
+	skipShort(t)
+	md, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	blocks := shellBlocks(t, string(md), "## A whole Azure ML job on your laptop: `amlsecrets serve --job`")
+	require.Len(t, blocks, 1)
+	dir := copyRepo(t)
+	out, errOut := runBlocks(t, dir, blocks)
+	assert.Contains(t, out, "run: submitted run local_", "trainjob took the job path")
+	assert.Contains(t, out, "got db-password (6 bytes)\ngot api-key (3 bytes)\ntraining with 2 secrets: done\n")
+	assert.Contains(t, out, "api-key\ndb-password\n", "amlsecrets list read the job's vault")
+	assert.NotContains(t, errOut, "amlsecrets: ", "no command failed")
+	gi, err := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	require.NoError(t, err)
+	assert.Contains(t, string(gi), "\njob.env\n", ".gitignore lists job.env")
+}
+
 // TestExampleREADMEs runs each example's README the same way.
 func TestExampleREADMEs(t *testing.T) {
 	skipShort(t)
