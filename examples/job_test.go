@@ -2,20 +2,20 @@ package examples_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/go-azureml/secrets/internal/syncbuf"
 )
 
 // TestTrainjobAgainstServeJob is the trainjob README's job workflow: a
@@ -46,7 +46,7 @@ func TestTrainjobAgainstServeJob(t *testing.T) {
 			serve.Env = cleanEnv()
 			stdout, err := serve.StdoutPipe()
 			require.NoError(t, err)
-			stderr := new(lockedBuffer) // serve writes it while the test reads it
+			stderr := new(syncbuf.Buffer) // serve writes it while the test reads it
 			serve.Stderr = stderr
 			require.NoError(t, serve.Start())
 			done := make(chan error, 1)
@@ -128,21 +128,3 @@ func TestTrainjobAgainstServeJob(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a child process's writes and the
-// test's reads at the same time.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

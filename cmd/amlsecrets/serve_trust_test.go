@@ -9,40 +9,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/go-azureml/secrets/internal/syncbuf"
 )
-
-// lockedBuilder is a strings.Builder safe for serve's goroutine and the test.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // serveInProcess runs `amlsecrets serve args...` in process and returns the
 // URL and CA file it printed, its stderr and a stop function that returns
 // its exit status.
-func serveInProcess(t *testing.T, args ...string) (url, ca string, stderr *lockedBuilder, stop func() int) {
+func serveInProcess(t *testing.T, args ...string) (url, ca string, stderr *syncbuf.Buffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr = &lockedBuilder{}
+	stderr = &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- runContext(ctx, append([]string{"serve"}, args...), strings.NewReader(""), pw, stderr)
