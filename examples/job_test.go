@@ -127,4 +127,3 @@ func TestTrainjobAgainstServeJob(t *testing.T) {
 		})
 	}
 }
-
