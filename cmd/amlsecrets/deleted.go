@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -225,21 +222,7 @@ func listDeleted(ctx context.Context, cmd *cobra.Command, kv *keyvault.Keyvault,
 	if err != nil {
 		return withCause(ctx, err)
 	}
-	out := cmd.OutOrStdout()
-	if asJSON {
-		items := make([]deletedJSON, 0, len(ds))
-		for _, d := range ds {
-			items = append(items, deletedJSON{secretJSON: toJSON(d.Properties), Deleted: timePtr(d.DeletedDate), ScheduledPurge: timePtr(d.ScheduledPurgeDate)})
-		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(items)
-	}
-	var b strings.Builder
-	for _, d := range ds {
-		b.WriteString(d.Name)
-		b.WriteByte('\n')
-	}
-	_, err = io.WriteString(out, b.String())
-	return err
+	return writeList(cmd.OutOrStdout(), asJSON, ds, func(d keyvault.DeletedSecret) string { return d.Name }, func(d keyvault.DeletedSecret) deletedJSON {
+		return deletedJSON{secretJSON: toJSON(d.Properties), Deleted: timePtr(d.DeletedDate), ScheduledPurge: timePtr(d.ScheduledPurgeDate)}
+	})
 }

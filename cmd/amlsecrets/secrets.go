@@ -147,9 +147,7 @@ func runGet(cmd *cobra.Command, f *getFlags, name string) error {
 	j := toJSON(s.Properties)
 	v := s.Value.Reveal()
 	j.Value = &v
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(j)
+	return writeJSON(out, j)
 }
 
 // ---- list ----
@@ -192,23 +190,34 @@ func runList(cmd *cobra.Command, f *listFlags) error {
 	if err != nil {
 		return withCause(ctx, err)
 	}
-	out := cmd.OutOrStdout()
-	if f.json {
-		items := make([]secretJSON, 0, len(props))
-		for _, p := range props {
-			items = append(items, toJSON(p))
+	return writeList(cmd.OutOrStdout(), f.json, props, func(p keyvault.Properties) string { return p.Name }, toJSON)
+}
+
+// writeList prints items as list does: each one's name on a line of its
+// own, or with --json an indented JSON array of each one's metadata (never
+// a value).
+func writeList[T, J any](out io.Writer, asJSON bool, items []T, name func(T) string, meta func(T) J) error {
+	if asJSON {
+		js := make([]J, 0, len(items))
+		for _, it := range items {
+			js = append(js, meta(it))
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(items)
+		return writeJSON(out, js)
 	}
 	var b strings.Builder
-	for _, p := range props {
-		b.WriteString(p.Name)
+	for _, it := range items {
+		b.WriteString(name(it))
 		b.WriteByte('\n')
 	}
-	_, err = io.WriteString(out, b.String())
+	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // ---- delete ----
