@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/go-azureml/secrets/internal/safefile"
+	"github.com/go-azureml/secrets/keyvault/internal/kvmodel"
 )
 
 // The state file (Options.StatePath) is a log of JSON lines: a header line
@@ -47,47 +46,47 @@ type record struct {
 func putRecord(e *entry) *record {
 	r := &record{Op: opPut}
 	if e != nil {
-		r.Secret, r.Deleted, r.VisibleAt = e.s, e.deleted, e.visibleAt
-		if e.s != nil {
-			r.Name = e.s.Name
+		r.Secret, r.Deleted, r.VisibleAt = e.S, e.Deleted, e.VisibleAt
+		if e.S != nil {
+			r.Name = e.S.Name
 		}
 	}
 	return r
 }
 
 // apply replays r, rejecting anything the server could not serve.
-func (m *model) apply(r *record) error {
+func apply(m *model, r *record) error {
 	if !validName(r.Name) {
 		return errors.New("invalid name")
 	}
-	key := strings.ToLower(r.Name)
+	key := kvmodel.Key(r.Name)
 	switch r.Op {
 	case opVersion:
 		v := r.Version
-		if v == nil || !validVersionID(v.ID) || len(v.Value) > MaxValueBytes {
-			return errors.New("invalid version")
+		if err := checkVersion(v); err != nil {
+			return err
 		}
 		s := &secret{Name: r.Name}
-		if cur := m.entries[key]; cur != nil && cur.s != nil && !cur.deleted {
-			s = cur.s
+		if cur := m.Get(key); cur != nil && cur.S != nil && !cur.Deleted {
+			s = cur.S
 		}
-		m.put(key, &entry{s: s.withVersion(v)})
+		m.Put(key, &entry{S: s.WithVersion(v)})
 	case opPut:
 		if r.Secret == nil {
 			if r.VisibleAt == 0 {
-				m.put(key, nil)
+				m.Put(key, nil)
 			} else {
-				m.put(key, &entry{visibleAt: r.VisibleAt})
+				m.Put(key, &entry{VisibleAt: r.VisibleAt})
 			}
 			return nil
 		}
-		if err := r.Secret.check(); err != nil {
+		if err := r.Secret.Check(checkVersion); err != nil {
 			return err
 		}
-		if strings.ToLower(r.Secret.Name) != key {
+		if kvmodel.Key(r.Secret.Name) != key {
 			return errors.New("name mismatch")
 		}
-		m.put(key, &entry{s: r.Secret, deleted: r.Deleted, visibleAt: r.VisibleAt})
+		m.Put(key, &entry{S: r.Secret, Deleted: r.Deleted, VisibleAt: r.VisibleAt})
 	default:
 		return fmt.Errorf("unknown op %.20q", r.Op)
 	}
@@ -183,10 +182,10 @@ func load(path string, m *model) error {
 			deleted bool
 		}{{h.Secrets, false}, {h.Deleted, true}} {
 			for _, s := range group.in {
-				if err := s.check(); err != nil {
+				if err := s.Check(checkVersion); err != nil {
 					return fmt.Errorf("read state %s: %v; fix or remove the file", path, err)
 				}
-				m.put(strings.ToLower(s.Name), &entry{s: s, deleted: group.deleted})
+				m.Put(kvmodel.Key(s.Name), &entry{S: s, Deleted: group.deleted})
 			}
 		}
 		return nil
@@ -208,7 +207,7 @@ func load(path string, m *model) error {
 		if err := json.Unmarshal(line, &r); err != nil {
 			return fmt.Errorf("read state %s: line %d is not valid JSON; fix or remove the file", path, n)
 		}
-		if err := m.apply(&r); err != nil {
+		if err := apply(m, &r); err != nil {
 			return fmt.Errorf("read state %s: line %d: %v; fix or remove the file", path, n, err)
 		}
 	}
@@ -257,9 +256,9 @@ func (l *stateLog) compact(m *model, now int64) error {
 	n := 0
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	for _, key := range slices.Sorted(maps.Keys(m.entries)) {
-		e := m.entries[key]
-		if e.gone(now) {
+	for _, key := range m.Keys() {
+		e := m.Get(key)
+		if e.Gone(now) {
 			continue
 		}
 		r := putRecord(e)

@@ -260,7 +260,7 @@ func Start(opts *Options) (*Server, error) {
 	}
 
 	if o.StatePath != "" {
-		l, err := openLog(o.StatePath, &s.store.m, o.Now().UnixNano())
+		l, err := openLog(o.StatePath, s.store.m, o.Now().UnixNano())
 		if err != nil {
 			return nil, err
 		}

@@ -42,7 +42,7 @@ type bundleOpts struct {
 	deleted     bool
 }
 
-func (s *secret) bundle(v *version, host string, o bundleOpts) bundleBody {
+func bundleOf(s *secret, v *version, host string, o bundleOpts) bundleBody {
 	return bundleBody{s: s, v: v, host: host, o: o}
 }
 

@@ -89,7 +89,7 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		for _, v := range versions {
 			for _, host := range hosts {
 				for o := range 8 {
-					b := s.bundle(v, host, bundleOpts{withValue: o&1 != 0, withVersion: o&2 != 0, deleted: o&4 != 0})
+					b := bundleOf(s, v, host, bundleOpts{withValue: o&1 != 0, withVersion: o&2 != 0, deleted: o&4 != 0})
 					all = append(all, b)
 					want, err := json.Marshal(b.ref())
 					require.NoError(t, err)

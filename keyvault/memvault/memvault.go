@@ -8,6 +8,9 @@
 // PropertiesUpdater, DeletedLister, Recoverer and Purger. Everything passed in
 // or out is copied, and a Store is safe for concurrent use. It passes
 // keyvaulttest.RunConformance, the same suite the Azure-backed store passes.
+// Its rules are those of the emulator behind keyvaulttest.NewServer (one
+// model serves both), without the emulator's propagation delay: every
+// change is visible at once.
 //
 // # Testing
 //
@@ -18,18 +21,17 @@
 package memvault
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"iter"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/go-azureml/secrets/keyvault"
+	"github.com/go-azureml/secrets/keyvault/internal/kvmodel"
 )
 
 var (
@@ -43,7 +45,7 @@ var (
 
 // RecoverableDays is how long a deleted secret stays recoverable before its
 // scheduled purge date, as in Key Vault's default.
-const RecoverableDays = 90
+const RecoverableDays = kvmodel.RecoverableDays
 
 // Options configure a Store. A nil *Options means defaults.
 type Options struct {
@@ -57,27 +59,25 @@ type Options struct {
 
 // Store is an in-memory vault. The zero value is not usable; call New.
 type Store struct {
-	mu      sync.RWMutex
-	now     func() time.Time
-	soft    bool
-	live    map[string]*secret // by keyvault.NameKey
-	deleted map[string]*deletedSecret
+	mu  sync.RWMutex
+	now func() time.Time
+	m   *kvmodel.Model[*version] // no propagation delay
 }
 
+// version is one version: its properties (Name is the secret's) and value.
+// Once stored it is never modified: an update stores a new copy.
 type version struct {
 	props keyvault.Properties
 	value string
 }
 
-type secret struct {
-	name     string     // as first spelled
-	versions []*version // oldest first; the last is the latest
-}
+func (v *version) VersionID() string    { return v.props.Version }
+func (v *version) VersionEnabled() bool { return v.props.Enabled }
 
-type deletedSecret struct {
-	s                *secret
-	deleted, purgeAt time.Time
-}
+// anyTime stands for the time in the model's reads and checks: without a
+// propagation delay nothing is hidden, whatever the clock says, so memvault
+// reads its clock only for the timestamps it stores.
+var anyTime time.Time
 
 // New returns an empty Store with soft delete on.
 func New() *Store { return NewWithOptions(nil) }
@@ -85,12 +85,12 @@ func New() *Store { return NewWithOptions(nil) }
 // NewWithOptions returns an empty Store configured by opts (nil means
 // defaults).
 func NewWithOptions(opts *Options) *Store {
-	s := &Store{now: time.Now, soft: true, live: map[string]*secret{}, deleted: map[string]*deletedSecret{}}
+	s := &Store{now: time.Now, m: kvmodel.New[*version]()}
 	if opts != nil {
 		if opts.Now != nil {
 			s.now = opts.Now
 		}
-		s.soft = !opts.DisableSoftDelete
+		s.m.HardDelete = opts.DisableSoftDelete
 	}
 	return s
 }
@@ -106,6 +106,32 @@ func notFound(what string) error {
 	return &keyvault.ServiceError{Kinds: []error{keyvault.ErrNotFound}, Code: what}
 }
 
+// storeError is a refusal of the model as the keyvault errors Key Vault's
+// answers classify to.
+func storeError(err error) error {
+	me, ok := err.(*kvmodel.Error)
+	if !ok {
+		return err
+	}
+	switch me.Kind {
+	case kvmodel.NotFound:
+		return notFound("SecretNotFound")
+	case kvmodel.VersionNotFound:
+		return notFound("SecretVersionNotFound")
+	case kvmodel.DeletedNotFound:
+		return notFound("DeletedSecretNotFound")
+	case kvmodel.Disabled:
+		return keyvault.Classify(403, "SecretDisabled", nil)
+	case kvmodel.IsDeleted:
+		return keyvault.Classify(409, "ObjectIsDeletedButRecoverable", nil)
+	case kvmodel.BeingDeleted:
+		return keyvault.Classify(409, "ObjectIsBeingDeleted", nil)
+	case kvmodel.BeingRecovered:
+		return keyvault.Classify(409, "ObjectIsBeingRecovered", nil)
+	}
+	return keyvault.Classify(409, "Conflict", nil)
+}
+
 // GetSecret returns a copy of a version of the named secret ("" = latest).
 func (s *Store) GetSecret(ctx context.Context, name, ver string) (keyvault.Secret, error) {
 	if err := s.check(ctx, name); err != nil {
@@ -113,30 +139,11 @@ func (s *Store) GetSecret(ctx context.Context, name, ver string) (keyvault.Secre
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, err := s.find(name, ver)
+	_, v, err := kvmodel.Readable(s.m.Get(kvmodel.Key(name)), name, ver, anyTime)
 	if err != nil {
-		return keyvault.Secret{}, err
-	}
-	if !v.props.Enabled {
-		return keyvault.Secret{}, keyvault.Classify(403, "SecretDisabled", nil)
+		return keyvault.Secret{}, storeError(err)
 	}
 	return keyvault.Secret{Properties: v.props.Clone(), Value: keyvault.NewValue(v.value)}, nil
-}
-
-func (s *Store) find(name, ver string) (*version, error) {
-	sec, ok := s.live[keyvault.NameKey(name)]
-	if !ok {
-		return nil, notFound("SecretNotFound")
-	}
-	if ver == "" {
-		return sec.versions[len(sec.versions)-1], nil
-	}
-	for _, v := range sec.versions {
-		if v.props.Version == ver {
-			return v, nil
-		}
-	}
-	return nil, notFound("SecretVersionNotFound")
 }
 
 // SetSecret stores a new version of the named secret.
@@ -153,18 +160,17 @@ func (s *Store) SetSecret(ctx context.Context, name, value string, opts *keyvaul
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := keyvault.NameKey(name)
-	if _, gone := s.deleted[key]; gone {
-		return keyvault.Properties{}, keyvault.Classify(409, "ObjectIsDeletedButRecoverable", nil)
+	key := kvmodel.Key(name)
+	v := &version{value: value}
+	v.props.Version = ver
+	e, err := s.m.Set(s.m.Get(key), name, v, anyTime)
+	if err != nil {
+		return keyvault.Properties{}, storeError(err)
 	}
-	sec, ok := s.live[key]
-	if !ok {
-		sec = &secret{name: name}
-		s.live[key] = sec
-	}
+	// v is not visible until Put: its properties are filled in first.
 	now := s.now().UTC().Truncate(time.Second)
 	p := keyvault.Properties{
-		Name: sec.name, Version: ver, Enabled: opts.IsEnabled(),
+		Name: e.S.Name, Version: ver, Enabled: opts.IsEnabled(),
 		Created: now, Updated: now,
 	}
 	if opts != nil {
@@ -174,7 +180,8 @@ func (s *Store) SetSecret(ctx context.Context, name, value string, opts *keyvaul
 		}
 		p.Expires, p.NotBefore = opts.Expires, opts.NotBefore
 	}
-	sec.versions = append(sec.versions, &version{props: p, value: value})
+	v.props = p
+	s.m.Put(key, e)
 	return p.Clone(), nil
 }
 
@@ -185,16 +192,20 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := keyvault.NameKey(name)
-	sec, ok := s.live[key]
-	if !ok {
-		return notFound("SecretNotFound")
+	key := kvmodel.Key(name)
+	cur := s.m.Get(key)
+	if _, _, err := kvmodel.LiveVersion(cur, name, "", anyTime); err != nil {
+		return storeError(err)
 	}
-	delete(s.live, key)
-	if s.soft {
-		now := s.now().UTC().Truncate(time.Second)
-		s.deleted[key] = &deletedSecret{s: sec, deleted: now, purgeAt: now.AddDate(0, 0, RecoverableDays)}
+	now := anyTime
+	if !s.m.HardDelete {
+		now = s.now() // the deleted and scheduled purge dates
 	}
+	e, _, err := s.m.Delete(cur, name, now)
+	if err != nil {
+		return storeError(err)
+	}
+	s.m.Put(key, e)
 	return nil
 }
 
@@ -207,14 +218,12 @@ func (s *Store) ListSecrets(ctx context.Context) iter.Seq2[keyvault.Properties, 
 			return
 		}
 		s.mu.RLock()
-		out := make([]keyvault.Properties, 0, len(s.live))
-		for _, sec := range s.live {
-			out = append(out, sec.versions[len(sec.versions)-1].props.Clone())
+		secrets, _ := s.m.Page(false, "", s.m.LiveCount(), anyTime, nil)
+		out := make([]keyvault.Properties, 0, len(secrets))
+		for _, sec := range secrets {
+			out = append(out, sec.Latest().props.Clone())
 		}
 		s.mu.RUnlock()
-		slices.SortFunc(out, func(a, b keyvault.Properties) int {
-			return cmp.Compare(keyvault.NameKey(a.Name), keyvault.NameKey(b.Name))
-		})
 		for _, p := range out {
 			if err := ctx.Err(); err != nil {
 				yield(keyvault.Properties{}, err)
@@ -237,8 +246,8 @@ func (s *Store) ListSecretVersions(ctx context.Context, name string) iter.Seq2[k
 		}
 		s.mu.RLock()
 		var out []keyvault.Properties
-		if sec, ok := s.live[keyvault.NameKey(name)]; ok {
-			for _, v := range sec.versions {
+		if sec, _, err := kvmodel.LiveVersion(s.m.Get(kvmodel.Key(name)), name, "", anyTime); err == nil {
+			for _, v := range sec.Versions {
 				out = append(out, v.props.Clone())
 			}
 		}
@@ -258,34 +267,37 @@ func (s *Store) UpdateSecretProperties(ctx context.Context, name, ver string, op
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.find(name, ver)
-	if err != nil {
-		return keyvault.Properties{}, err
-	}
-	p := v.props.Clone()
-	if opts != nil {
-		if opts.ContentType != nil {
-			p.ContentType = *opts.ContentType
-		}
-		if opts.Tags != nil {
-			p.Tags = maps.Clone(opts.Tags)
-			if len(p.Tags) == 0 {
-				p.Tags = nil
+	key := kvmodel.Key(name)
+	e, v, err := s.m.Update(s.m.Get(key), name, ver, anyTime, func(old *version) *version {
+		p := old.props.Clone()
+		if opts != nil {
+			if opts.ContentType != nil {
+				p.ContentType = *opts.ContentType
+			}
+			if opts.Tags != nil {
+				p.Tags = maps.Clone(opts.Tags)
+				if len(p.Tags) == 0 {
+					p.Tags = nil
+				}
+			}
+			if opts.Enabled != nil {
+				p.Enabled = *opts.Enabled
+			}
+			if opts.Expires != nil {
+				p.Expires = *opts.Expires
+			}
+			if opts.NotBefore != nil {
+				p.NotBefore = *opts.NotBefore
 			}
 		}
-		if opts.Enabled != nil {
-			p.Enabled = *opts.Enabled
-		}
-		if opts.Expires != nil {
-			p.Expires = *opts.Expires
-		}
-		if opts.NotBefore != nil {
-			p.NotBefore = *opts.NotBefore
-		}
+		p.Updated = s.now().UTC().Truncate(time.Second)
+		return &version{props: p, value: old.value}
+	})
+	if err != nil {
+		return keyvault.Properties{}, storeError(err)
 	}
-	p.Updated = s.now().UTC().Truncate(time.Second)
-	v.props = p
-	return p.Clone(), nil
+	s.m.Put(key, e)
+	return v.props.Clone(), nil
 }
 
 // ListDeletedSecrets yields the deleted secrets, sorted by name.
@@ -296,18 +308,17 @@ func (s *Store) ListDeletedSecrets(ctx context.Context) iter.Seq2[keyvault.Delet
 			return
 		}
 		s.mu.RLock()
-		out := make([]keyvault.DeletedSecret, 0, len(s.deleted))
-		for _, d := range s.deleted {
+		secrets, _ := s.m.Page(true, "", s.m.Len(), anyTime, nil)
+		out := make([]keyvault.DeletedSecret, 0, len(secrets))
+		for _, d := range secrets {
 			out = append(out, keyvault.DeletedSecret{
-				Properties:  d.s.versions[len(d.s.versions)-1].props.Clone(),
-				DeletedDate: d.deleted, ScheduledPurgeDate: d.purgeAt,
-				RecoveryID: "deletedsecrets/" + d.s.name,
+				Properties:         d.Latest().props.Clone(),
+				DeletedDate:        time.Unix(d.DeletedDate, 0).UTC(),
+				ScheduledPurgeDate: time.Unix(d.ScheduledPurgeDate, 0).UTC(),
+				RecoveryID:         "deletedsecrets/" + d.Name,
 			})
 		}
 		s.mu.RUnlock()
-		slices.SortFunc(out, func(a, b keyvault.DeletedSecret) int {
-			return cmp.Compare(keyvault.NameKey(a.Name), keyvault.NameKey(b.Name))
-		})
 		for _, d := range out {
 			if !yield(d, nil) {
 				return
@@ -323,14 +334,13 @@ func (s *Store) RecoverDeletedSecret(ctx context.Context, name string) (keyvault
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := keyvault.NameKey(name)
-	d, ok := s.deleted[key]
-	if !ok {
-		return keyvault.Properties{}, notFound("DeletedSecretNotFound")
+	key := kvmodel.Key(name)
+	e, sec, err := s.m.Recover(s.m.Get(key), name, anyTime)
+	if err != nil {
+		return keyvault.Properties{}, storeError(err)
 	}
-	delete(s.deleted, key)
-	s.live[key] = d.s
-	return d.s.versions[len(d.s.versions)-1].props.Clone(), nil
+	s.m.Put(key, e)
+	return sec.Latest().props.Clone(), nil
 }
 
 // PurgeDeletedSecret forgets a deleted secret for good.
@@ -340,11 +350,12 @@ func (s *Store) PurgeDeletedSecret(ctx context.Context, name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := keyvault.NameKey(name)
-	if _, ok := s.deleted[key]; !ok {
-		return notFound("DeletedSecretNotFound")
+	key := kvmodel.Key(name)
+	e, _, err := s.m.Purge(s.m.Get(key), name, anyTime)
+	if err != nil {
+		return storeError(err)
 	}
-	delete(s.deleted, key)
+	s.m.Put(key, e)
 	return nil
 }
 
@@ -352,7 +363,7 @@ func (s *Store) PurgeDeletedSecret(ctx context.Context, name string) error {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.live)
+	return s.m.LiveCount()
 }
 
 func newVersion() (string, error) {
