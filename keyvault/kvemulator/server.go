@@ -190,6 +190,8 @@ type Server struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	latencyHook atomic.Pointer[func()] // tests: called as a request starts waiting out its latency
 }
 
 // Start starts a Server on opts.Addr (default a free loopback port) and

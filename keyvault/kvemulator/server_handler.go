@@ -137,6 +137,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := match(effectiveMethod(r), r.URL.EscapedPath())
 
 	if d := s.latency(); d > 0 {
+		if h := s.latencyHook.Load(); h != nil {
+			(*h)()
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

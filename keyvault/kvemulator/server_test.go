@@ -730,12 +730,14 @@ func TestLatency(t *testing.T) {
 func TestCloseWithRequestInFlight(t *testing.T) {
 	srv := mustStart(&kvemulator.Options{Latency: time.Hour})
 	c := newClient(t, srv, -1)
+	waiting := make(chan struct{}, 1)
+	kvemulator.OnLatencyWait(srv, func() { waiting <- struct{}{} })
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.GetSecret(context.Background(), "a", "", nil)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let the request reach the server and wait there
+	<-waiting // the request has reached the server and waits there
 	srv.Close()
 	require.Error(t, <-done)
 	srv.Close() // idempotent
