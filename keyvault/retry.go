@@ -48,9 +48,11 @@ const (
 //
 // A throttled request is retried after the vault's Retry-After (plus up to
 // 5% jitter, so that nodes told the same wait do not return in lockstep), up
-// to MaxDelay per wait; with SharedThrottling, every call of
-// the store waits for that same window, and a second throttled window in a
-// row is drawn between one and three Retry-Afters (see RetryStore). Otherwise the wait is exponential with full jitter: a
+// to MaxDelay per wait; with SharedThrottling, every call of the store
+// waits for that same window, one request then probes before the others
+// follow, and a store throttled in three windows in a row spreads its next
+// windows over several Retry-Afters (see RetryStore). Otherwise the wait is
+// exponential with full jitter: a
 // random time in [0, BaseDelay×2^n), n counting earlier retries, capped at
 // MaxBackoff. A call gives up, returning the last error (which still wraps
 // ErrThrottled or ErrUnavailable) rather than a context error, as soon as the
@@ -190,18 +192,25 @@ func withoutRetries(ctx context.Context) context.Context {
 // cache; it can also be used alone.
 //
 // With RetryOptions.SharedThrottling its calls share what the vault's 429s
-// teach, so that a process backs off as one client: after a 429 every attempt of the store (first attempts
-// included) waits for the same window, the Retry-After, instead of each
-// goroutine retrying on its own tick; then one request goes at a time, twice
-// as many after each the vault accepts, until the limit is lifted at
-// DefaultConcurrency; and a store throttled in two windows in a row draws
-// its next window with decorrelated jitter, between one and three
-// Retry-Afters, so that a herd of processes spreads over the windows to come.
-// With 1,000 processes reading 5 secrets against a 200-per-second throttle
-// this cuts the 429s per successful read from about 7 to about 2 (1.16x the
-// throttle's floor instead of 1.11x); a herd of 100 takes longer (2.1x
-// instead of 1.4x), so it is off by default. OnRetry still reports every
-// retry with its wait. It has every optional ability
+// teach, so that a process backs off as one client:
+//
+//   - After a 429 every attempt of the store (first attempts included)
+//     waits for the same window, the Retry-After, instead of each
+//     goroutine retrying on its own tick.
+//   - Then one request goes (a probe); the others follow as soon as the
+//     vault accepts it, so a process that is still throttled costs the vault
+//     one 429 a window, not one per call.
+//   - A store throttled in three windows in a row, none of its requests
+//     accepted in between, is one of a herd: its next window is drawn
+//     uniformly between one Retry-After and 4, then 6, 5, 4, 3 and 2 of them
+//     (one a window), then one Retry-After again, so that a herd spreads
+//     over the windows to come and the last processes still return
+//     promptly. Two throttled windows are not yet a herd, so a small one
+//     loses no time.
+//
+// OnRetry still reports every retry with its wait; MaxDelay caps every
+// window and a context deadline ends the waits as without it. It has every
+// optional ability
 // (VersionLister, Recoverer, ...); one the store beneath lacks returns an
 // error wrapping errors.ErrUnsupported.
 type RetryStore struct {
@@ -394,7 +403,17 @@ func (s *RetryStore) do(ctx context.Context, name string, mode retryMode, call f
 		}
 		if s.gate != nil {
 			accepted := err == nil || !throttled && !errors.Is(err, ErrUnavailable)
-			d = max(d, s.gate.leave(r.Clock.Now(), sent, accepted, throttled, retryAfterOf(err) > 0, d, r.MaxDelay))
+			ra := retryAfterOf(err)
+			w := s.gate.leave(r.Clock.Now(), sent, accepted, throttled, ra > 0, d, r.MaxDelay)
+			if throttled && ra > 0 {
+				// The process's window. A 429 that joined it waits at
+				// least its own Retry-After, but not its own jitter: the
+				// calls of one window wake together, one probes and the
+				// others follow its answer.
+				d = max(min(ra, r.MaxDelay), w)
+			} else {
+				d = max(d, w)
+			}
 		}
 		if err == nil {
 			return nil

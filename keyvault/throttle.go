@@ -16,33 +16,39 @@ import (
 //     one) that every attempt of the process waits out, first attempts
 //     included, instead of each goroutine retrying on its own tick. 429s of
 //     requests sent before the window was set join it rather than extend it.
-//   - Until the vault accepts requests again, one attempt at a time goes;
-//     each accepted request doubles that limit, and at throttleMaxInflight
-//     it is lifted (slow start).
-//   - A process throttled again before any of its requests was accepted is
-//     contending with many others: when the vault sent a Retry-After, its
-//     next window is drawn with
-//     decorrelated jitter in whole-window units, uniformly between the
-//     Retry-After and three times the previous window, at most
-//     throttleMaxWindows Retry-Afters, so that a herd spreads over the
-//     windows to come instead of returning together. A single accepted
-//     request ends the streak.
+//   - When the window has passed, one attempt goes (a probe); the others
+//     wait until the vault accepts it, so that a process still throttled
+//     costs the vault one 429 a window, not one per call.
+//   - A process throttled in throttleFirstSpread windows in a row, each
+//     time before any of its requests was accepted, is one of a herd: when
+//     the vault sent a Retry-After, its next window is drawn uniformly
+//     between one Retry-After and throttleSpread[i] of them, i counting the
+//     windows since. The range first widens, so that a herd spreads over the
+//     windows to come instead of returning together, then narrows back to
+//     one Retry-After: a process that has waited through many windows is
+//     near the end of the herd's queue, and returning at once keeps the
+//     vault busy until the last process is served. A single accepted
+//     request ends the streak. Two throttled windows in a row are not yet a
+//     herd: 100 processes reading 5 secrets against 200 requests per window
+//     get that far, and any spread then costs them a window.
 type throttleGate struct {
 	mu       sync.Mutex
-	until    time.Time     // no attempt starts before
-	blockSet time.Time     // when until was last set
-	prev     time.Duration // the last window
-	streak   int           // windows set since the last accepted request
-	limit    int           // attempts in flight allowed; 0 = no limit
+	until    time.Time // no attempt starts before
+	blockSet time.Time // when until was last set
+	streak   int       // windows set since the last accepted request
+	probing  bool      // one attempt at a time until the vault accepts one
 	inflight int
 	waiters  int           // attempts waiting on changed
 	changed  chan struct{} // closed and replaced when a slot frees
 }
 
-const (
-	throttleMaxInflight = DefaultConcurrency
-	throttleMaxWindows  = 3
-)
+const throttleFirstSpread = 3
+
+// throttleSpread is the top of the range a herd's next window is drawn
+// from, in Retry-Afters, by windows since throttleFirstSpread; past its
+// end, one Retry-After. Tuned with TestHerdSimulation (kvbench rows 3 and
+// 3b on a fake clock).
+var throttleSpread = [...]time.Duration{4, 6, 5, 4, 3, 2}
 
 func newThrottleGate() *throttleGate { return &throttleGate{changed: make(chan struct{})} }
 
@@ -58,7 +64,7 @@ func (g *throttleGate) enter(ctx context.Context, clock Clock) error {
 			}
 			continue
 		}
-		if g.limit > 0 && g.inflight >= g.limit {
+		if g.probing && g.inflight > 0 {
 			ch := g.changed
 			g.waiters++
 			g.mu.Unlock()
@@ -85,7 +91,7 @@ func (g *throttleGate) enter(ctx context.Context, clock Clock) error {
 // wake wakes the attempts waiting for a slot if one may go now; g.mu is
 // held.
 func (g *throttleGate) wake() {
-	if g.waiters > 0 && (g.limit == 0 || g.inflight < g.limit) {
+	if g.waiters > 0 && (!g.probing || g.inflight == 0) {
 		close(g.changed)
 		g.changed = make(chan struct{})
 	}
@@ -94,9 +100,10 @@ func (g *throttleGate) wake() {
 // leave gives the slot back after an attempt sent at sent. accepted says
 // the vault acted on it (any answer but 429 or a failure to answer);
 // throttled that it answered 429, with d the wait the call would take on
-// its own, capped at maxWait; windowed that the vault said how long
-// (Retry-After): only then is the window drawn with decorrelated jitter, as
-// the backoff without one is already jittered in full. leave returns the wait until the process's
+// its own (the Retry-After with its jitter, capped at maxWait, or the
+// computed backoff); windowed that the vault said how long (Retry-After):
+// only then is a herd's window spread, as the backoff without one is
+// already jittered in full. leave returns the wait until the process's
 // window has passed (0 unless throttled).
 func (g *throttleGate) leave(now, sent time.Time, accepted, throttled, windowed bool, d, maxWait time.Duration) time.Duration {
 	g.mu.Lock()
@@ -104,27 +111,22 @@ func (g *throttleGate) leave(now, sent time.Time, accepted, throttled, windowed 
 	g.inflight--
 	defer g.wake()
 	if accepted {
-		g.streak = 0
-		if g.limit > 0 {
-			if g.limit *= 2; g.limit >= throttleMaxInflight {
-				g.limit = 0
-			}
-		}
+		g.streak, g.probing = 0, false
 		return 0
 	}
 	if !throttled {
 		return 0
 	}
-	g.limit = 1
+	g.probing = true
 	if !sent.Before(g.blockSet) || !now.Before(g.until) {
 		// New news: the request left after the last window was set.
 		g.streak++
 		next := d
-		if g.streak >= 2 && windowed && d > 0 {
-			hi := min(max(3*g.prev, d), throttleMaxWindows*d, max(d, maxWait))
+		if i := g.streak - throttleFirstSpread; i >= 0 && i < len(throttleSpread) && windowed && d > 0 {
+			hi := max(d, min(throttleSpread[i]*d, maxWait))
 			next = d + time.Duration(rand.Int64N(int64(hi-d)+1))
 		}
-		g.prev, g.blockSet = next, now
+		g.blockSet = now
 		if u := now.Add(next); u.After(g.until) {
 			g.until = u
 		}

@@ -29,7 +29,8 @@ type windowStore struct {
 	gets, throttled  int
 	arrivals         []time.Duration
 	inflight, maxInf int
-	alwaysThrottle   int // the first this many GETs are throttled whatever the count
+	alwaysThrottle   int           // the first this many GETs are throttled whatever the count
+	throttleLatency  time.Duration // how long a 429 takes to come back
 }
 
 func newWindowStore(t *testing.T, limit int, names ...string) *windowStore {
@@ -56,6 +57,7 @@ func (s *windowStore) GetSecret(ctx context.Context, name, version string) (keyv
 		s.mu.Unlock()
 		se := keyvault.Classify(429, "Throttled", nil)
 		se.RetryAfter = retryAfter
+		time.Sleep(s.throttleLatency)
 		return keyvault.Secret{}, se
 	}
 	s.inflight++
@@ -124,10 +126,39 @@ func TestThrottleWindowHoldsFirstAttempts(t *testing.T) {
 	})
 }
 
-func TestThrottleDecorrelatedAfterTwoWindows(t *testing.T) {
+func TestThrottleProbeThenAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		names := []string{"a", "b", "c", "d", "e"}
+		st := newWindowStore(t, 100, names...)
+		st.alwaysThrottle = 5 // the first wave
+		st.throttleLatency = 10 * time.Millisecond
+		var retries atomic.Int64
+		kv := keyvault.New(st, &keyvault.Options{
+			Cache: &keyvault.CacheOptions{Disabled: true},
+			Retry: &keyvault.RetryOptions{SharedThrottling: true, OnRetry: func(string, error, time.Duration) { retries.Add(1) }},
+		})
+		got, err := kv.GetSecrets(t.Context(), names)
+		require.NoError(t, err)
+		require.Len(t, got, 5)
+		require.Len(t, st.arrivals, 10)
+		assert.EqualValues(t, 5, retries.Load(), "requests = retries + 1 per call")
+		for _, a := range st.arrivals[:5] {
+			assert.Zero(t, a, "the first wave goes at once")
+		}
+		probe := st.arrivals[5]
+		assert.GreaterOrEqual(t, probe, time.Second, "after the window")
+		for _, a := range st.arrivals[6:] {
+			assert.GreaterOrEqual(t, a, probe+10*time.Millisecond, "the others wait for the probe's answer")
+		}
+		assert.Equal(t, st.arrivals[6], st.arrivals[9], "then they go together")
+	})
+}
+
+func TestThrottleHerdSpread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newWindowStore(t, 100, "a")
-		st.alwaysThrottle = 3
+		spread := keyvault.ThrottleSpread()
+		st.alwaysThrottle = 2 + len(spread) + 1
 		var waits []time.Duration
 		kv := keyvault.New(st, &keyvault.Options{
 			Cache: &keyvault.CacheOptions{Disabled: true},
@@ -135,22 +166,29 @@ func TestThrottleDecorrelatedAfterTwoWindows(t *testing.T) {
 		})
 		_, err := kv.GetSecret(t.Context(), "a")
 		require.NoError(t, err)
-		require.Len(t, waits, 3)
-		assert.GreaterOrEqual(t, waits[0], time.Second)
-		assert.LessOrEqual(t, waits[0], 1050*time.Millisecond, "one throttled window: the Retry-After and its 5% jitter")
-		for _, d := range waits[1:] {
-			assert.GreaterOrEqual(t, d, time.Second)
-			assert.LessOrEqual(t, d, 3150*time.Millisecond, "a streak: between one and three Retry-Afters")
+		require.Len(t, waits, st.alwaysThrottle)
+		for i, d := range waits {
+			hi := 1050 * time.Millisecond // the Retry-After and its 5% jitter
+			if j := i - 2; j >= 0 && j < len(spread) {
+				hi = time.Duration(spread[j]) * hi
+			}
+			assert.GreaterOrEqual(t, d, time.Second, "window %d", i+1)
+			assert.LessOrEqual(t, d, hi, "window %d", i+1)
+		}
+		for _, d := range waits[:2] {
+			assert.LessOrEqual(t, d, 1050*time.Millisecond, "two throttled windows are not yet a herd")
 		}
 
 		// One accepted request ends the streak.
 		waits = nil
 		st.mu.Lock()
-		st.alwaysThrottle = st.gets + 1
+		st.alwaysThrottle = st.gets + 3
 		st.mu.Unlock()
 		_, err = kv.GetSecret(t.Context(), "a")
 		require.NoError(t, err)
-		require.Len(t, waits, 1)
-		assert.LessOrEqual(t, waits[0], 1050*time.Millisecond)
+		require.Len(t, waits, 3)
+		for _, d := range waits[:2] {
+			assert.LessOrEqual(t, d, 1050*time.Millisecond)
+		}
 	})
 }
