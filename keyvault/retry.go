@@ -202,9 +202,9 @@ func withoutRetries(ctx context.Context) context.Context {
 //     one 429 a window, not one per call.
 //   - A store throttled in three windows in a row, none of its requests
 //     accepted in between, is one of a herd: its next window is drawn
-//     uniformly between one Retry-After and 4, then 6, 5, 4, 3 and 2 of them
-//     (one a window), then one Retry-After again, so that a herd spreads
-//     over the windows to come and the last processes still return
+//     uniformly from 2-3 Retry-Afters, then 2-5, 2-4, 2-3, 1.5-2.5 and 1-2
+//     (one range a window), then one Retry-After again, so that a herd
+//     spreads over the windows to come and its last processes still return
 //     promptly. Two throttled windows are not yet a herd, so a small one
 //     loses no time.
 //

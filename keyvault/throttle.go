@@ -21,16 +21,17 @@ import (
 //     costs the vault one 429 a window, not one per call.
 //   - A process throttled in throttleFirstSpread windows in a row, each
 //     time before any of its requests was accepted, is one of a herd: when
-//     the vault sent a Retry-After, its next window is drawn uniformly
-//     between one Retry-After and throttleSpread[i] of them, i counting the
-//     windows since. The range first widens, so that a herd spreads over the
-//     windows to come instead of returning together, then narrows back to
-//     one Retry-After: a process that has waited through many windows is
-//     near the end of the herd's queue, and returning at once keeps the
-//     vault busy until the last process is served. A single accepted
-//     request ends the streak. Two throttled windows in a row are not yet a
-//     herd: 100 processes reading 5 secrets against 200 requests per window
-//     get that far, and any spread then costs them a window.
+//     the vault sent a Retry-After, its next window is drawn uniformly from
+//     throttleSpread[i] (in Retry-Afters), i counting the windows since.
+//     The ranges first widen, so that a herd spreads over the windows to
+//     come instead of returning together, then narrow back to one
+//     Retry-After: a process that has waited through many windows is near
+//     the end of the herd's queue, and returning promptly keeps the vault
+//     busy until the last process is served. Their floors above one keep
+//     the processes that spread out of the very next window. A single
+//     accepted request ends the streak. Two throttled windows in a row are
+//     not yet a herd: 100 processes reading 5 secrets against 200 requests
+//     per window get that far, and any spread then costs them a window.
 type throttleGate struct {
 	mu       sync.Mutex
 	until    time.Time // no attempt starts before
@@ -44,11 +45,12 @@ type throttleGate struct {
 
 const throttleFirstSpread = 3
 
-// throttleSpread is the top of the range a herd's next window is drawn
-// from, in Retry-Afters, by windows since throttleFirstSpread; past its
-// end, one Retry-After. Tuned with TestHerdSimulation (kvbench rows 3 and
-// 3b on a fake clock).
-var throttleSpread = [...]time.Duration{4, 6, 5, 4, 3, 2}
+// throttleSpread is the range a herd's next window is drawn from, in
+// half Retry-Afters, by windows since throttleFirstSpread; past its end,
+// one Retry-After. Tuned with TestHerdSimulation (kvbench rows 3 and 3b on
+// a fake clock), where ranges starting at one Retry-After, or one shape
+// for every window, gave more 429s for the same time.
+var throttleSpread = [...]struct{ lo, hi time.Duration }{{4, 6}, {4, 10}, {4, 8}, {4, 6}, {3, 5}, {2, 4}}
 
 func newThrottleGate() *throttleGate { return &throttleGate{changed: make(chan struct{})} }
 
@@ -123,8 +125,10 @@ func (g *throttleGate) leave(now, sent time.Time, accepted, throttled, windowed 
 		g.streak++
 		next := d
 		if i := g.streak - throttleFirstSpread; i >= 0 && i < len(throttleSpread) && windowed && d > 0 {
-			hi := max(d, min(throttleSpread[i]*d, maxWait))
-			next = d + time.Duration(rand.Int64N(int64(hi-d)+1))
+			r := throttleSpread[i]
+			lo := max(d, min(r.lo*d/2, maxWait))
+			hi := max(lo, min(r.hi*d/2, maxWait))
+			next = lo + time.Duration(rand.Int64N(int64(hi-lo)+1))
 		}
 		g.blockSet = now
 		if u := now.Add(next); u.After(g.until) {
