@@ -396,14 +396,14 @@ func (s *RetryStore) do(ctx context.Context, name string, mode retryMode, call f
 			sent = r.Clock.Now()
 		}
 		err := call(ctx)
-		throttled := errors.Is(err, ErrThrottled)
-		var d time.Duration
+		throttled := err != nil && errors.Is(err, ErrThrottled)
+		var d, ra time.Duration
 		if throttled {
-			d = r.delay(attempt-1, retryAfterOf(err))
+			ra = retryAfterOf(err)
+			d = r.delay(attempt-1, ra)
 		}
 		if s.gate != nil {
 			accepted := err == nil || !throttled && !errors.Is(err, ErrUnavailable)
-			ra := retryAfterOf(err)
 			w := s.gate.leave(r.Clock.Now(), sent, accepted, throttled, ra > 0, d, r.MaxDelay)
 			if throttled && ra > 0 {
 				// The process's window. A 429 that joined it waits at
