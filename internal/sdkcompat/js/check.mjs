@@ -349,6 +349,32 @@ const checks = [
     for await (const page of c.listPropertiesOfSecretVersions(fresh("nopages")).byPage({ maxPageSize: 1 })) count += page.length;
     assert.equal(count, 0);
   }],
+  ["samples: list by page (default and maxPageSize 2), get each enabled secret; deleted and versions by page", async (c) => {
+    const base = fresh("sample");
+    await c.setSecret(`${base}a`, "ABC123");
+    await c.setSecret(`${base}b`, "XYZ789");
+    await c.setSecret(`${base}b`, "XYZ790");
+    await c.setSecret(`${base}off`, "v", { enabled: false });
+    await deleteAndWait(c, `${base}a`);
+    // Only this run's secrets are read back: other runs delete theirs meanwhile.
+    const mine = (name) => name.startsWith(base);
+    for (const settings of [{ maxPageSize: 2 }, undefined]) {
+      const got = {};
+      for await (const page of c.listPropertiesOfSecrets().byPage(settings)) {
+        if (settings) assert.ok(page.length <= 2, `page of ${page.length}`);
+        for (const p of page) if (mine(p.name) && p.enabled) got[p.name] = (await c.getSecret(p.name)).value;
+      }
+      assert.deepEqual(got, { [`${base}b`]: "XYZ790" });
+    }
+    const deleted = [];
+    for await (const page of c.listDeletedSecrets().byPage()) deleted.push(...page.filter((d) => mine(d.name)).map((d) => d.name));
+    assert.deepEqual(deleted, [`${base}a`]);
+    const values = [];
+    for await (const page of c.listPropertiesOfSecretVersions(`${base}b`).byPage()) {
+      for (const p of page) if (p.enabled) values.push((await c.getSecret(p.name, { version: p.version })).value);
+    }
+    assert.deepEqual(values.sort(), ["XYZ789", "XYZ790"]);
+  }],
   // lro.delete.spec
   ["delete poller: wait until deleted (operation state)", async (c) => {
     const n = fresh("lrodel");
