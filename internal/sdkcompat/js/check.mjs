@@ -258,6 +258,15 @@ const checks = [
     else notFound(err);
     p.stopPolling();
   }],
+  ["operation sequence of the tracing spec (set, get, update by version, backup, delete, purge)", async (c) => {
+    const n = fresh("trace");
+    const s = await c.setSecret(n, "someValue");
+    await c.getSecret(n);
+    await c.updateSecretProperties(n, s.properties.version);
+    await c.backupSecret(n);
+    await deleteAndWait(c, n);
+    await c.purgeDeletedSecret(n);
+  }],
   // list.spec
   ["list secret properties (no values)", async (c) => {
     const base = fresh("list");
