@@ -105,3 +105,24 @@ func nextLinkOf(body []byte) string {
 	link, _, _ := bytes.Cut(after, []byte(`"`))
 	return strings.ReplaceAll(string(link), `\u0026`, "&")
 }
+
+// BenchmarkGetHandler serves one GET of a secret's latest version in the
+// handler alone (no TLS, no client).
+func BenchmarkGetHandler(b *testing.B) {
+	srv := benchServer(b)
+	urls := make([]string, 64)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("https://%s/secrets/seed-%05d?api-version=2026-04-01", srv.vaultHost, i*97)
+	}
+	i := 0
+	for b.Loop() {
+		req := httptest.NewRequest("GET", urls[i%len(urls)], nil)
+		req.Header.Set("Authorization", "Bearer "+srv.Token())
+		rec := httptest.NewRecorder()
+		srv.serveHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code, rec.Body.String())
+		}
+		i++
+	}
+}

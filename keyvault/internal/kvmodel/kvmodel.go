@@ -164,7 +164,7 @@ func (m *Model[V]) Len() int { return len(m.entries) }
 // LiveCount is the number of live secrets, hidden ones included.
 func (m *Model[V]) LiveCount() int { return len(m.active) }
 
-// Keys yields every entry's key, in sorted order.
+// Keys returns every entry's key, sorted.
 func (m *Model[V]) Keys() []string {
 	keys := make([]string, 0, len(m.entries))
 	for k := range m.entries {
