@@ -403,9 +403,6 @@ func (e *Error) Error() string {
 	return "secret " + e.Name + ": error"
 }
 
-// Conflict reports whether the kind is one of the 409 conflicts.
-func (k Kind) Conflict() bool { return k >= IsDeleted }
-
 // conflict is the conflict of a write to a name that is not free: deleted,
 // being deleted or recovered, or (restore only) live or being purged.
 func conflict[V Version](e *Entry[V], name string, now int64) *Error {
