@@ -207,23 +207,20 @@ func simHerd(nodes, secrets int, startSpread time.Duration, ro keyvault.RetryOpt
 
 // TestHerdSimulation runs kvbench's herds (rows 3 and 3b: 100 and 1,000
 // nodes x 5 secrets against 200 GETs per 1 s window, 20 ms a request) on a
-// fake clock, with shared throttling, and checks them against the targets
+// fake clock, with shared throttling (the default), and checks them against the targets
 // of rows 3 and 3b with some room for chance: the simulation has no CPU
 // contention, so the real herds take somewhat longer. KVSIM_RUNS (default
 // 1) repeats each and reports medians; KVSIM_SPREAD sets the start-up
 // spread; KVSIM_BIG the big herd's size; KVSIM_INDEPENDENT=1 measures
-// independent retries instead (no targets); KVSIM_TRACE=1 prints the vault's
+// RetryOptions.IndependentThrottling instead (no targets); KVSIM_TRACE=1 prints the vault's
 // answers every 100 ms and KVSIM_TAIL=1 the last nodes' requests.
 func TestHerdSimulation(t *testing.T) {
 	runs := 1
 	if s := os.Getenv("KVSIM_RUNS"); s != "" {
 		runs, _ = strconv.Atoi(s)
 	}
-	ro := keyvault.RetryOptions{SharedThrottling: true}
 	independent := os.Getenv("KVSIM_INDEPENDENT") == "1"
-	if independent {
-		ro.SharedThrottling = false
-	}
+	ro := keyvault.RetryOptions{IndependentThrottling: independent}
 	for _, hc := range []struct {
 		nodes      int
 		spread     time.Duration

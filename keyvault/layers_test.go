@@ -51,8 +51,8 @@ func TestLayersAllocateNothingPerRead(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = kv.GetSecret(ctx, "db") }), "Keyvault, cache off")
 	rs := keyvault.NewRetryStore(fs, nil)
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = rs.GetSecret(ctx, "db", "") }), "RetryStore")
-	rs = keyvault.NewRetryStore(fs, &keyvault.RetryOptions{SharedThrottling: true})
-	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = rs.GetSecret(ctx, "db", "") }), "RetryStore, shared throttling")
+	rs = keyvault.NewRetryStore(fs, &keyvault.RetryOptions{IndependentThrottling: true})
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = rs.GetSecret(ctx, "db", "") }), "RetryStore, independent throttling")
 	cs := keyvault.NewCacheStore(fs, &keyvault.CacheOptions{Disabled: true})
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = cs.GetSecret(ctx, "db", "") }), "CacheStore, cache off")
 }

@@ -48,11 +48,11 @@ const (
 //
 // A throttled request is retried after the vault's Retry-After (plus up to
 // 5% jitter, so that nodes told the same wait do not return in lockstep), up
-// to MaxDelay per wait; with SharedThrottling, every call of the store
-// waits for that same window, one request then probes before the others
-// follow, and a store throttled in three windows in a row spreads its next
-// windows over several Retry-Afters (see RetryStore). Otherwise the wait is
-// exponential with full jitter: a
+// to MaxDelay per wait; every call of the store waits for that same window,
+// one request then probes before the others follow, and a store throttled
+// in three windows in a row spreads its next windows over several
+// Retry-Afters (shared throttling, see RetryStore; IndependentThrottling
+// turns it off). Otherwise the wait is exponential with full jitter: a
 // random time in [0, BaseDelay×2^n), n counting earlier retries, capped at
 // MaxBackoff. A call gives up, returning the last error (which still wraps
 // ErrThrottled or ErrUnavailable) rather than a context error, as soon as the
@@ -85,13 +85,11 @@ type RetryOptions struct {
 	// for metrics and logs; the error never holds a value. A panic in it
 	// reaches the goroutine that made the call.
 	OnRetry func(name string, err error, wait time.Duration)
-	// SharedThrottling makes a RetryStore's calls share what the vault's
-	// 429s taught (see RetryStore): fewer 429s per success when many
-	// processes contend for one vault (about 2 instead of 7 for 1,000
-	// processes, kvbench row 3b), at a cost in time for a small herd (100
-	// processes: about 2.1x the throttle's floor instead of 1.4x). Off by
-	// default: each call then waits out its own 429s.
-	SharedThrottling bool
+	// IndependentThrottling turns shared throttling off (see RetryStore):
+	// each call of the store then waits out its own 429s, the Retry-After
+	// plus its jitter, whatever the store's other calls were told. A herd
+	// of 1,000 processes then costs the vault 3-4 times the 429s.
+	IndependentThrottling bool
 	// RateLimiter, when set, is waited on before every attempt. Keyvault's
 	// Options.RateLimiter fills it.
 	RateLimiter *rate.Limiter
@@ -191,8 +189,9 @@ func withoutRetries(ctx context.Context) context.Context {
 // optional rate limiter before each attempt. keyvault.New puts it under the
 // cache; it can also be used alone.
 //
-// With RetryOptions.SharedThrottling its calls share what the vault's 429s
-// teach, so that a process backs off as one client:
+// Its calls share what the vault's 429s teach (shared throttling, unless
+// RetryOptions.IndependentThrottling), so that a process backs off as one
+// client:
 //
 //   - After a 429 every attempt of the store (first attempts included)
 //     waits for the same window, the Retry-After, instead of each
@@ -216,7 +215,7 @@ func withoutRetries(ctx context.Context) context.Context {
 type RetryStore struct {
 	next Store
 	opts RetryOptions
-	gate *throttleGate // nil without SharedThrottling
+	gate *throttleGate // nil with IndependentThrottling
 }
 
 var _ Store = (*RetryStore)(nil)
@@ -224,7 +223,7 @@ var _ Store = (*RetryStore)(nil)
 // NewRetryStore returns the retry layer over next. opts nil means defaults.
 func NewRetryStore(next Store, opts *RetryOptions) *RetryStore {
 	s := &RetryStore{next: next, opts: opts.withDefaults()}
-	if s.opts.SharedThrottling {
+	if !s.opts.IndependentThrottling {
 		s.gate = newThrottleGate()
 	}
 	return s

@@ -82,8 +82,8 @@ func herdOfOne(t *testing.T, calls, limit int, independent bool) (*windowStore, 
 	kv := keyvault.New(st, &keyvault.Options{
 		Cache: &keyvault.CacheOptions{Disabled: true},
 		Retry: &keyvault.RetryOptions{
-			SharedThrottling: !independent,
-			OnRetry:          func(string, error, time.Duration) { retries.Add(1) },
+			IndependentThrottling: independent,
+			OnRetry:               func(string, error, time.Duration) { retries.Add(1) },
 		},
 	})
 	got, err := kv.GetSecrets(t.Context(), names)
@@ -112,7 +112,7 @@ func TestThrottleWindowHoldsFirstAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newWindowStore(t, 100, "a", "b")
 		st.alwaysThrottle = 1
-		kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}, Retry: &keyvault.RetryOptions{SharedThrottling: true}})
+		kv := keyvault.New(st, &keyvault.Options{Cache: &keyvault.CacheOptions{Disabled: true}, Retry: &keyvault.RetryOptions{}})
 		done := make(chan error, 1)
 		go func() { _, err := kv.GetSecret(t.Context(), "a"); done <- err }()
 		synctest.Wait() // "a" was throttled: the store's window is set
@@ -135,7 +135,7 @@ func TestThrottleProbeThenAll(t *testing.T) {
 		var retries atomic.Int64
 		kv := keyvault.New(st, &keyvault.Options{
 			Cache: &keyvault.CacheOptions{Disabled: true},
-			Retry: &keyvault.RetryOptions{SharedThrottling: true, OnRetry: func(string, error, time.Duration) { retries.Add(1) }},
+			Retry: &keyvault.RetryOptions{OnRetry: func(string, error, time.Duration) { retries.Add(1) }},
 		})
 		got, err := kv.GetSecrets(t.Context(), names)
 		require.NoError(t, err)
@@ -162,7 +162,7 @@ func TestThrottleHerdSpread(t *testing.T) {
 		var waits []time.Duration
 		kv := keyvault.New(st, &keyvault.Options{
 			Cache: &keyvault.CacheOptions{Disabled: true},
-			Retry: &keyvault.RetryOptions{SharedThrottling: true, OnRetry: func(_ string, _ error, d time.Duration) { waits = append(waits, d) }},
+			Retry: &keyvault.RetryOptions{OnRetry: func(_ string, _ error, d time.Duration) { waits = append(waits, d) }},
 		})
 		_, err := kv.GetSecret(t.Context(), "a")
 		require.NoError(t, err)

@@ -112,7 +112,7 @@ func main() {
 	flag.BoolVar(&emulatorOnly, "emulator", false, "measure only the emulator's rows (5)")
 	flag.IntVar(&bigNodes, "big-nodes", 1000, "nodes in the big herd (row 3b; 0 skips it)")
 	flag.IntVar(&bigHerdRuns, "big-herd-runs", 1, "runs of the big herd (row 3b)")
-	flag.BoolVar(&sharedThrottling, "shared-throttling", false, "herd nodes use keyvault.RetryOptions.SharedThrottling (rows 3 and 3b)")
+	flag.BoolVar(&independentThrottling, "independent-throttling", false, "herd nodes use keyvault.RetryOptions.IndependentThrottling (rows 3 and 3b): each call waits out its own 429s")
 	flag.StringVar(&skip, "skip", "", "comma-separated rows to skip, e.g. 3b,8")
 	flag.BoolVar(&verbose, "v", false, "print the emulator's counters every 100 ms during each herd, on stderr")
 	flag.Parse()
@@ -424,7 +424,7 @@ func herd(ctx context.Context, nodes int) (herdResult, error) {
 		if err != nil {
 			return herdResult{}, err
 		}
-		ns[i] = node{kv: keyvault.New(st, &keyvault.Options{Retry: &keyvault.RetryOptions{SharedThrottling: sharedThrottling}}), cred: cred, co: co}
+		ns[i] = node{kv: keyvault.New(st, &keyvault.Options{Retry: &keyvault.RetryOptions{IndependentThrottling: independentThrottling}}), cred: cred, co: co}
 	}
 	defer func() {
 		for _, n := range ns {
@@ -584,7 +584,7 @@ var (
 	verbose, emulatorOnly bool
 	bigNodes, bigHerdRuns int
 	skip                  string
-	sharedThrottling      bool
+	independentThrottling bool
 )
 
 func skipped(r string) bool {
