@@ -204,8 +204,11 @@ func withoutRetries(ctx context.Context) context.Context {
 //     uniformly from 2-3 Retry-Afters, then 2-5, 2-4, 2-3, 1.5-2.5 and 1-2
 //     (one range a window), then one Retry-After again, so that a herd
 //     spreads over the windows to come and its last processes still return
-//     promptly. Two throttled windows are not yet a herd, so a small one
-//     loses no time.
+//     promptly. An accepted request ends the streak, unless the store is
+//     throttled again within a Retry-After of it (its probe got in, the
+//     rest of its calls did not): then the streak goes on where it was.
+//     Two throttled windows are not yet a herd, so a small one loses no
+//     time.
 //
 // OnRetry still reports every retry with its wait; MaxDelay caps every
 // window and a context deadline ends the waits as without it. It has every

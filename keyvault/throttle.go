@@ -28,16 +28,23 @@ import (
 //     Retry-After: a process that has waited through many windows is near
 //     the end of the herd's queue, and returning promptly keeps the vault
 //     busy until the last process is served. Their floors above one keep
-//     the processes that spread out of the very next window. A single
-//     accepted request ends the streak. Two throttled windows in a row are
-//     not yet a herd: 100 processes reading 5 secrets against 200 requests
-//     per window get that far, and any spread then costs them a window.
+//     the processes that spread out of the very next window. An accepted
+//     request ends the streak, unless the process is throttled again within
+//     a Retry-After of it: its probe got in, but the window filled before
+//     its other calls did, and the streak goes on where it was (restarting
+//     it would send a process that has waited long to the back of the
+//     queue). Two throttled windows in a row are not yet a herd: 100
+//     processes reading 5 secrets against 200 requests per window get that
+//     far, and any spread then costs them a window.
 type throttleGate struct {
 	mu       sync.Mutex
-	until    time.Time // no attempt starts before
-	blockSet time.Time // when until was last set
-	streak   int       // windows set since the last accepted request
-	probing  bool      // one attempt at a time until the vault accepts one
+	until    time.Time     // no attempt starts before
+	blockSet time.Time     // when until was last set
+	streak   int           // windows set since the last accepted request
+	window   time.Duration // the last 429's own wait (its Retry-After)
+	resume   int           // the streak an accepted request ended
+	resumeBy time.Time     // a 429 before this resumes it
+	probing  bool          // one attempt at a time until the vault accepts one
 	inflight int
 	waiters  int           // attempts waiting on changed
 	changed  chan struct{} // closed and replaced when a slot frees
@@ -113,6 +120,9 @@ func (g *throttleGate) leave(now, sent time.Time, accepted, throttled, windowed 
 	g.inflight--
 	defer g.wake()
 	if accepted {
+		if g.streak > 0 {
+			g.resume, g.resumeBy = g.streak, now.Add(g.window)
+		}
 		g.streak, g.probing = 0, false
 		return 0
 	}
@@ -122,6 +132,9 @@ func (g *throttleGate) leave(now, sent time.Time, accepted, throttled, windowed 
 	g.probing = true
 	if !sent.Before(g.blockSet) || !now.Before(g.until) {
 		// New news: the request left after the last window was set.
+		if g.streak == 0 && now.Before(g.resumeBy) {
+			g.streak = g.resume
+		}
 		g.streak++
 		next := d
 		if i := g.streak - throttleFirstSpread; i >= 0 && i < len(throttleSpread) && windowed && d > 0 {
@@ -130,7 +143,7 @@ func (g *throttleGate) leave(now, sent time.Time, accepted, throttled, windowed 
 			hi := max(lo, min(r.hi*d/2, maxWait))
 			next = lo + time.Duration(rand.Int64N(int64(hi-lo)+1))
 		}
-		g.blockSet = now
+		g.blockSet, g.window = now, d
 		if u := now.Add(next); u.After(g.until) {
 			g.until = u
 		}

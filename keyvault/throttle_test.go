@@ -179,7 +179,8 @@ func TestThrottleHerdSpread(t *testing.T) {
 			assert.LessOrEqual(t, d, 1050*time.Millisecond, "two throttled windows are not yet a herd")
 		}
 
-		// One accepted request ends the streak.
+		// One accepted request ends the streak, once a window has passed.
+		time.Sleep(2 * time.Second)
 		waits = nil
 		st.mu.Lock()
 		st.alwaysThrottle = st.gets + 3
@@ -190,5 +191,18 @@ func TestThrottleHerdSpread(t *testing.T) {
 		for _, d := range waits[:2] {
 			assert.LessOrEqual(t, d, 1050*time.Millisecond)
 		}
+		assert.GreaterOrEqual(t, waits[2], time.Duration(spread[0][0]*float64(time.Second)), "the third window of the new streak spreads")
+
+		// Throttled again right after the accepted request: the window
+		// filled before this call got in, and the streak goes on.
+		waits = nil
+		st.mu.Lock()
+		st.alwaysThrottle = st.gets + 1
+		st.mu.Unlock()
+		_, err = kv.GetSecret(t.Context(), "a")
+		require.NoError(t, err)
+		require.Len(t, waits, 1)
+		assert.GreaterOrEqual(t, waits[0], time.Duration(spread[1][0]*float64(time.Second)), "the streak's fourth window")
+		assert.LessOrEqual(t, waits[0], time.Duration(spread[1][1]*1050*float64(time.Millisecond)))
 	})
 }
