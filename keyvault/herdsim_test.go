@@ -211,13 +211,22 @@ func simHerd(nodes, secrets int, startSpread time.Duration, ro keyvault.RetryOpt
 // of rows 3 and 3b with some room for chance: the simulation has no CPU
 // contention, so the real herds take somewhat longer. KVSIM_RUNS (default
 // 1) repeats each and reports medians; KVSIM_SPREAD sets the start-up
-// spread; KVSIM_BIG the big herd's size; KVSIM_INDEPENDENT=1 measures
+// spread; KVSIM_BIG the big herd's size; KVSIM_TABLE the spread ranges
+// (lo,hi,lo,hi,... in half Retry-Afters); KVSIM_INDEPENDENT=1 measures
 // RetryOptions.IndependentThrottling instead (no targets); KVSIM_TRACE=1 prints the vault's
 // answers every 100 ms and KVSIM_TAIL=1 the last nodes' requests.
 func TestHerdSimulation(t *testing.T) {
 	runs := 1
 	if s := os.Getenv("KVSIM_RUNS"); s != "" {
 		runs, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("KVSIM_TABLE"); s != "" {
+		var halves []int
+		for _, f := range strings.Split(s, ",") {
+			n, _ := strconv.Atoi(f)
+			halves = append(halves, n)
+		}
+		defer keyvault.SetThrottleSpread(halves)()
 	}
 	independent := os.Getenv("KVSIM_INDEPENDENT") == "1"
 	ro := keyvault.RetryOptions{IndependentThrottling: independent}

@@ -88,7 +88,9 @@ type RetryOptions struct {
 	// IndependentThrottling turns shared throttling off (see RetryStore):
 	// each call of the store then waits out its own 429s, the Retry-After
 	// plus its jitter, whatever the store's other calls were told. A herd
-	// of 1,000 processes then costs the vault 3-4 times the 429s.
+	// of 1,000 processes reading 5 secrets each against 200 requests a
+	// second then costs the vault about 6.5 429s per successful read
+	// instead of about 1.9 (kvbench row 3b), for about the same time.
 	IndependentThrottling bool
 	// RateLimiter, when set, is waited on before every attempt. Keyvault's
 	// Options.RateLimiter fills it.
@@ -201,7 +203,7 @@ func withoutRetries(ctx context.Context) context.Context {
 //     one 429 a window, not one per call.
 //   - A store throttled in three windows in a row, none of its requests
 //     accepted in between, is one of a herd: its next window is drawn
-//     uniformly from 2-3 Retry-Afters, then 2-5, 2-4, 2-3, 1.5-2.5 and 1-2
+//     uniformly from 2-3 Retry-Afters, then 2-6, 2-5, 2-4, 1.5-3 and 1-2
 //     (one range a window), then one Retry-After again, so that a herd
 //     spreads over the windows to come and its last processes still return
 //     promptly. An accepted request ends the streak, unless the store is
