@@ -203,7 +203,7 @@ func withoutRetries(ctx context.Context) context.Context {
 //     one 429 a window, not one per call.
 //   - A store throttled in three windows in a row, none of its requests
 //     accepted in between, is one of a herd: its next window is drawn
-//     uniformly from 2-3 Retry-Afters, then 2-6, 2-5, 2-4, 1.5-3 and 1-2
+//     uniformly from 2-3 Retry-Afters, then 2-6, 2-4, 2-3, 1.5-2.5 and 1-2
 //     (one range a window), then one Retry-After again, so that a herd
 //     spreads over the windows to come and its last processes still return
 //     promptly. An accepted request ends the streak, unless the store is

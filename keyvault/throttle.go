@@ -59,7 +59,7 @@ const throttleFirstSpread = 3
 // Retry-After, one range for every window, or decorrelated jitter gave
 // more 429s for the same time; wider ones cost a 300-process herd more
 // time. A variable, not a constant, so that the simulation can try others.
-var throttleSpread = []struct{ lo, hi time.Duration }{{4, 6}, {4, 12}, {4, 10}, {4, 8}, {3, 6}, {2, 4}}
+var throttleSpread = []struct{ lo, hi time.Duration }{{4, 6}, {4, 12}, {4, 8}, {4, 6}, {3, 5}, {2, 4}}
 
 func newThrottleGate() *throttleGate { return &throttleGate{changed: make(chan struct{})} }
 
