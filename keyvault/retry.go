@@ -210,7 +210,11 @@ func withoutRetries(ctx context.Context) context.Context {
 //     throttled again within a Retry-After of it (its probe got in, the
 //     rest of its calls did not): then the streak goes on where it was.
 //     Two throttled windows are not yet a herd, so a small one loses no
-//     time.
+//     time. The spread costs a mid-sized herd time, as a process cannot
+//     tell how many others there are: 300 processes reading 5 secrets
+//     against 200 requests a second take about 1.7x the throttle's floor
+//     instead of 1.2x (with half the 429s); IndependentThrottling suits
+//     such a herd better when its time matters more than the vault's load.
 //
 // OnRetry still reports every retry with its wait; MaxDelay caps every
 // window and a context deadline ends the waits as without it. It has every
