@@ -548,11 +548,9 @@ func TestRetryStopsShortOfTheDeadline(t *testing.T) {
 	kv := keyvault.New(st, &keyvault.Options{Clock: newFakeClock()})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	start := time.Now()
 	_, err := kv.GetSecret(ctx, "a")
 	require.ErrorIs(t, err, keyvault.ErrThrottled, "a wait past the deadline gives up at once, with the reason")
-	assert.Less(t, time.Since(start), time.Second)
-	assert.NoError(t, ctx.Err())
+	assert.NoError(t, ctx.Err(), "it did not wait into the deadline")
 }
 
 func TestRetryEndsWithTheContext(t *testing.T) {
