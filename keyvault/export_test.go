@@ -23,3 +23,6 @@ func SetThrottleSpread(halves []int) (restore func()) {
 	}
 	return func() { throttleSpread = old }
 }
+
+// RealClock is the clock the package uses when Options.Clock is nil.
+var RealClock Clock = realClock{}

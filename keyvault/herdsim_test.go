@@ -77,7 +77,7 @@ func (v *simVault) GetSecret(ctx context.Context, name, version string) (keyvaul
 }
 
 func (v *simVault) get(ctx context.Context, name string, first bool) (keyvault.Secret, error) {
-	if err := sleepCtx(ctx, v.latency); err != nil {
+	if err := keyvault.RealClock.Sleep(ctx, v.latency); err != nil {
 		return keyvault.Secret{}, err
 	}
 	v.mu.Lock()
@@ -115,17 +115,6 @@ func (v *simVault) SetSecret(context.Context, string, string, *keyvault.SetSecre
 func (v *simVault) DeleteSecret(context.Context, string) error { return nil }
 func (v *simVault) ListSecrets(context.Context) iter.Seq2[keyvault.Properties, error] {
 	return func(func(keyvault.Properties, error) bool) {}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 var simTail = os.Getenv("KVSIM_TAIL") == "1"

@@ -1,14 +1,12 @@
 package leaktest_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/go-azureml/secrets/internal/syncbuf"
 	"github.com/go-azureml/secrets/keyvault"
 	"github.com/go-azureml/secrets/keyvault/azurevault"
 	"github.com/go-azureml/secrets/keyvault/keyvaulttest"
@@ -43,23 +42,10 @@ var canaryNeedles = []string{
 // capture collects everything the library could leak through: azcore's log
 // listener (every event), slog at debug, and the process's stdout and stderr.
 type capture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (c *capture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
+	syncbuf.Buffer
 }
 
 func (c *capture) add(format string, args ...any) { fmt.Fprintf(c, format+"\n", args...) }
-
-func (c *capture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
 
 // startCapture turns every channel on for the test's duration.
 func startCapture(t *testing.T) *capture {
