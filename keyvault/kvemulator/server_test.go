@@ -2,6 +2,8 @@ package kvemulator_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +93,34 @@ func TestServerURLsAndCertificate(t *testing.T) {
 	assert.True(t, srv.Certificate().IsCA)
 	_, err := kvemulator.Start(&kvemulator.Options{VaultName: "bad_name"})
 	assert.Error(t, err)
+}
+
+// TestKeyExchange: a client with Go's default preferences (the post-quantum
+// hybrid first) gets X25519 from the emulator, with no HelloRetryRequest;
+// a client that offers only P-256 still connects.
+func TestKeyExchange(t *testing.T) {
+	srv := newServer(t, nil)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	for _, tt := range []struct {
+		name   string
+		offer  []tls.CurveID
+		expect tls.CurveID
+	}{
+		{"go defaults", nil, tls.X25519},
+		{"hybrid only, then X25519", []tls.CurveID{tls.X25519MLKEM768, tls.X25519}, tls.X25519},
+		{"P-256 only", []tls.CurveID{tls.CurveP256}, tls.CurveP256},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(srv.ListenURL(), "https://"), "/"),
+				&tls.Config{RootCAs: roots, ServerName: "127.0.0.1", CurvePreferences: tt.offer})
+			require.NoError(t, err)
+			defer conn.Close()
+			st := conn.ConnectionState()
+			assert.Equal(t, tt.expect, st.CurveID)
+			assert.False(t, st.HelloRetryRequest, "the server asked for another key share")
+		})
+	}
 }
 
 // TestEveryRouteThroughSDK drives each REST route through azsecrets v1.5.1 with

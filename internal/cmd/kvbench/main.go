@@ -30,8 +30,16 @@
 //     beside it, and the nodes' retries of failures other than 429 (a
 //     dropped connection) with their longest wait. The nodes use
 //     Keyvault's default retries (shared throttling); with
-//     -independent-throttling each call waits out its own 429s instead. Keyvault's retry layer is the only one that retries
-//     (azurevault turns azcore's off). It runs -herd-runs times; the
+//     -independent-throttling each call waits out its own 429s instead.
+//     Keyvault's retry layer is the only one that retries (azurevault
+//     turns azcore's off). Each node's transport has the TLS settings of
+//     azurevault.LoopbackTLSConfig and keyvaulttest's ClientOptions
+//     (X25519, sessions resumed), as a node's test herd gets from
+//     keyvaulttest: every node's handshakes share this machine's CPUs,
+//     where a real herd's nodes each have their own, and with Go's
+//     default TLS settings they are most of the herd's CPU. -node-go-tls
+//     gives the nodes Go's defaults instead (X25519MLKEM768, no session
+//     resumption). It runs -herd-runs times; the
 //     median time is reported, with every run's ratio beside it.
 //     3b. the same with -big-nodes nodes (default 1,000), run -big-herd-runs
 //     times (default once), with the 429s per successful GET beside it
@@ -119,6 +127,7 @@ func main() {
 	flag.BoolVar(&emulatorOnly, "emulator", false, "measure only the emulator's rows (5)")
 	flag.IntVar(&bigNodes, "big-nodes", 1000, "nodes in the big herd (row 3b; 0 skips it)")
 	flag.IntVar(&bigHerdRuns, "big-herd-runs", 1, "runs of the big herd (row 3b)")
+	flag.BoolVar(&nodeGoTLS, "node-go-tls", false, "herd nodes use Go's default TLS settings (X25519MLKEM768, no session resumption) instead of azurevault.LoopbackTLSConfig's (rows 3 and 3b)")
 	flag.BoolVar(&independentThrottling, "independent-throttling", false, "herd nodes use keyvault.RetryOptions.IndependentThrottling (rows 3 and 3b): each call waits out its own 429s")
 	flag.StringVar(&skip, "skip", "", "comma-separated rows to skip, e.g. 3b,8")
 	flag.BoolVar(&verbose, "v", false, "print the emulator's counters every 100 ms during each herd, on stderr")
@@ -520,15 +529,19 @@ func herd(ctx context.Context, nodes int) (herdResult, error) {
 }
 
 // nodeClientOptions gives a node its own HTTP transport (its own connection
-// pool, as a separate machine has) that trusts the emulator's CA and dials
-// its listener for the vault's host name.
+// pool and TLS session cache, as a separate machine has) that trusts the
+// emulator's CA and dials its listener for the vault's host name.
 func nodeClientOptions(srv *keyvaulttest.Server) azcore.ClientOptions {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(srv.CACertPEM())
 	addr := srv.Addr().String()
 	var d net.Dialer
+	tc := azurevault.LoopbackTLSConfig(pool)
+	if nodeGoTLS {
+		tc = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
 	t := &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSClientConfig: tc,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "tcp", addr)
 		},
@@ -609,6 +622,7 @@ var (
 	bigNodes, bigHerdRuns int
 	skip                  string
 	independentThrottling bool
+	nodeGoTLS             bool
 )
 
 func skipped(r string) bool {
