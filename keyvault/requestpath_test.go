@@ -10,11 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -38,9 +40,16 @@ type scriptedVault struct {
 	resource string // the challenge's resource; "" means https://vault.azure.net
 	answer   func(r *http.Request) (status int, body string)
 
+	// dropProbes unauthenticated requests (probes for the challenge) lose
+	// their connection instead of being answered, after latency.
+	dropProbes atomic.Int64
+
 	authorized atomic.Int64 // requests with a bearer token: the attempts
-	challenges atomic.Int64
+	challenges atomic.Int64 // challenges answered
 }
+
+// errConnReset is what a request whose connection was dropped fails with.
+var errConnReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 
 func secretBody(name, value string) string {
 	return fmt.Sprintf(`{"value":%q,"id":"https://scripted.vault.azure.net/secrets/%s/0123456789abcdef0123456789abcdef","attributes":{"enabled":true}}`, value, name)
@@ -58,6 +67,9 @@ func (v *scriptedVault) Do(req *http.Request) (*http.Response, error) {
 	}
 	rec := httptest.NewRecorder()
 	if req.Header.Get("Authorization") == "" {
+		if v.dropProbes.Add(-1) >= 0 {
+			return nil, errConnReset
+		}
 		v.challenges.Add(1)
 		res := v.resource
 		if res == "" {
@@ -328,6 +340,54 @@ func TestRequestPathWarmUpGate(t *testing.T) {
 		_, err = keyvault.New(st, nil).GetSecret(t.Context(), "s1")
 		require.NoError(t, err)
 		assert.Equal(t, rtt, time.Since(start))
+	})
+}
+
+// TestRequestPathWarmUpGateAfterADrop: a cold batch whose first request
+// gets no answer (its connection dropped) still meets the challenge with one
+// request at a time, so the vault sees one challenge and the credential one
+// token request, not one per request of the batch.
+func TestRequestPathWarmUpGateAfterADrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := &scriptedVault{latency: 20 * time.Millisecond}
+		v.dropProbes.Store(1)
+		cred := &staticCred{}
+		kv, retries := newScripted(t, v, cred, nil)
+		got, err := kv.GetSecrets(t.Context(), names(64))
+		require.NoError(t, err)
+		assert.Len(t, got, 64)
+		assert.Equal(t, int64(1), v.challenges.Load(), "one challenge answered")
+		assert.Equal(t, int64(1), cred.calls.Load(), "one token")
+		assert.Equal(t, int64(1), retries.Load(), "the dropped request, retried")
+		assert.Equal(t, int64(64), v.authorized.Load())
+	})
+}
+
+// TestRequestPathWarmUpGateUnreachable: a vault that never answers (every
+// connection dropped, each after a long wait) opens the gate after the
+// second request that got no answer, so a batch's calls fail side by side
+// in the time one call takes, not one after another.
+func TestRequestPathWarmUpGateUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const hang = 10 * time.Second
+		one := &scriptedVault{latency: hang}
+		one.dropProbes.Store(1 << 40)
+		ro := &keyvault.RetryOptions{MaxAttempts: 3}
+		kv1, _ := newScripted(t, one, &staticCred{}, &keyvault.Options{Retry: ro})
+		start := time.Now()
+		_, err := kv1.GetSecret(t.Context(), "s0")
+		require.ErrorIs(t, err, keyvault.ErrUnavailable)
+		alone := time.Since(start)
+
+		batch := &scriptedVault{latency: hang}
+		batch.dropProbes.Store(1 << 40)
+		kv, _ := newScripted(t, batch, &staticCred{}, &keyvault.Options{Retry: ro})
+		start = time.Now()
+		_, err = kv.GetSecrets(t.Context(), names(64))
+		var be *keyvault.BatchError
+		require.ErrorAs(t, err, &be)
+		assert.Len(t, be.Failed, 64)
+		assert.Less(t, time.Since(start), alone+3*hang, "64 calls that get no answer fail side by side (one call alone: %v)", alone)
 	})
 }
 

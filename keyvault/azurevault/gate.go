@@ -2,12 +2,15 @@ package azurevault
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/go-azureml/secrets/internal/flight"
+	"github.com/go-azureml/secrets/keyvault"
 )
 
 // gate is the warm-up gate of a Store's client. Key Vault answers a client's
@@ -16,12 +19,20 @@ import (
 // knows the challenge, requests go one at a time; the gate opens for good at
 // the first token request (by then the client has parsed the challenge, and
 // azcore shares one token fetch among every request after it) or at the
-// first answer of any kind. It lives with the client it protects, so a new
-// Keyvault over a warm Store starts its batch at once.
+// first answer of any kind. A request that got no answer (its connection
+// dropped, as the emulator at its connection cap does to the newest
+// connections of a big herd) taught the client nothing: the next request
+// goes alone, as the first did (opening the gate then sent a cold batch of
+// 64 as 63 challenges and 36 token requests). After maxUnheard requests without
+// an answer the gate opens anyway, so that the calls of a batch against a
+// vault that cannot be reached fail side by side, not one after another. It
+// lives with the client it protects, so a new Keyvault over a warm Store
+// starts its batch at once.
 type gate struct {
-	open chan struct{} // closed when warm
-	once sync.Once
-	slot chan struct{} // holds cold requests to one at a time
+	open    chan struct{} // closed when warm
+	once    sync.Once
+	slot    chan struct{} // holds cold requests to one at a time
+	unheard atomic.Int32  // cold requests that got no answer
 }
 
 func newGate() *gate {
@@ -52,7 +63,11 @@ func (g *gate) enter(ctx context.Context) (leave func(error), err error) {
 	default:
 	}
 	return func(err error) {
-		if err == nil || !flight.IsContextError(err) {
+		switch {
+		case err == nil || answered(err):
+			g.release()
+		case flight.IsContextError(err):
+		case g.unheard.Add(1) >= maxUnheard:
 			g.release()
 		}
 		<-g.slot
@@ -60,6 +75,16 @@ func (g *gate) enter(ctx context.Context) (leave func(error), err error) {
 }
 
 func noLeave(error) {}
+
+// maxUnheard is how many cold requests may get no answer at all (a dropped
+// connection, a dial or TLS failure) before the gate opens anyway.
+const maxUnheard = 2
+
+// answered says that err came with an HTTP answer from the vault.
+func answered(err error) bool {
+	var se *keyvault.ServiceError
+	return !errors.As(err, &se) || se.StatusCode != 0
+}
 
 // gatedCredential opens the gate when the client first asks for a token.
 type gatedCredential struct {
