@@ -20,8 +20,8 @@ import (
 // the first token request (by then the client has parsed the challenge, and
 // azcore shares one token fetch among every request after it) or at the
 // first answer of any kind. A request that got no answer (its connection
-// dropped, as the emulator at its connection cap does to the newest
-// connections of a big herd) taught the client nothing: the next request
+// dropped, as the emulator at its connection cap drops a herd's connections
+// that have not sent their request yet) taught the client nothing: the next request
 // goes alone, as the first did (opening the gate then sent a cold batch of
 // 64 as 63 challenges and 36 token requests). After maxUnheard requests without
 // an answer the gate opens anyway, so that the calls of a batch against a
