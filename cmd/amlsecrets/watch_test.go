@@ -29,6 +29,10 @@ func startBG(t *testing.T, env []string, dir string, args ...string) *bgProc {
 	cmd.Dir = dir
 	p := &bgProc{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	// A child of exec that outlives it (exec killed) holds its stdout and
+	// stderr: Wait stops copying them this long after exec exits, instead
+	// of waiting for the child.
+	cmd.WaitDelay = 5 * time.Second
 	require.NoError(t, cmd.Start())
 	go func() {
 		_ = cmd.Wait()
@@ -37,7 +41,15 @@ func startBG(t *testing.T, env []string, dir string, args ...string) *bgProc {
 	t.Cleanup(func() {
 		select {
 		case <-p.done:
+			return
 		default:
+		}
+		// SIGTERM first: exec forwards it to its child, which exits, so
+		// that a test that failed half way leaves no process behind.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
 			<-p.done
 		}
@@ -54,6 +66,24 @@ func (p *bgProc) wait(t *testing.T) int {
 		t.Fatalf("amlsecrets did not exit; stderr: %s", p.stderr.String())
 	}
 	return p.cmd.ProcessState.ExitCode()
+}
+
+// waitFile waits up to 30 s (a cold process under the race detector on a
+// busy machine) for the file at path to hold exactly want, and fails with
+// what it holds and exec's stderr at that moment.
+func (p *bgProc) waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for readFile(path) != want {
+		select {
+		case <-p.done:
+			t.Fatalf("amlsecrets exited (%v); %s holds %q, want %q; stderr: %s", p.cmd.ProcessState, filepath.Base(path), readFile(path), want, p.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s %s holds %q, want %q; stderr: %s", filepath.Base(path), readFile(path), want, p.stderr.String())
+		}
+	}
 }
 
 func readFile(path string) string {
@@ -179,7 +209,7 @@ func TestExecWatch(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")
 		p := startBG(t, with(v.env, ref, "OUT="+out, "TERM_STATUS=0"), dir, watchArgs...)
-		require.Eventually(t, func() bool { return readFile(out) == "start v1\n" }, 10*time.Second, 10*time.Millisecond, "stderr: %s", p.stderr.String())
+		p.waitFile(t, out, "start v1\n")
 
 		// A signal to exec reaches the child.
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGUSR1))
@@ -215,7 +245,7 @@ func TestExecWatch(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")
 		p := startBG(t, with(v.env, ref, "OUT="+out, "TERM_STATUS=0"), dir, watchArgs...)
-		require.Eventually(t, func() bool { return readFile(out) == "start v2\n" }, 10*time.Second, 10*time.Millisecond, "stderr: %s", p.stderr.String())
+		p.waitFile(t, out, "start v2\n")
 		v.srv.FailNext(12, 503)
 		require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "keeps running with the values it has") }, 10*time.Second, 10*time.Millisecond)
 		// The burst ends: the vault answers again, with the same value.
@@ -237,7 +267,7 @@ func TestExecWatch(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")
 		p := startBG(t, with(v.env, ref, "OUT="+out, "TERM_STATUS=42"), dir, watchArgs...)
-		require.Eventually(t, func() bool { return readFile(out) == "start v2\n" }, 10*time.Second, 10*time.Millisecond, "stderr: %s", p.stderr.String())
+		p.waitFile(t, out, "start v2\n")
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 		assert.Equal(t, 42, p.wait(t), p.stderr.String())
 	})
