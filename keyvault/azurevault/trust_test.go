@@ -2,11 +2,15 @@ package azurevault_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,4 +133,42 @@ func TestPlantedCAFileRefused(t *testing.T) {
 			assert.Empty(t, attacker.Stats().ByRoute["SetSecret"], "nothing reached the attacker's vault")
 		})
 	}
+}
+
+// TestLoopbackTLSConfig: the transport of a loopback vault trusts the CA it
+// is given, gets X25519 from the emulator (Go's default server, which lets
+// the client choose) and resumes the session on its next connection.
+func TestLoopbackTLSConfig(t *testing.T) {
+	srv := keyvaulttest.NewServer(nil)
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	cfg := azurevault.LoopbackTLSConfig(roots)
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.ListenURL(), "https://"), "/")
+	dial := func() tls.ConnectionState {
+		t.Helper()
+		c := cfg.Clone()
+		c.ServerName = "127.0.0.1"
+		conn, err := tls.Dial("tcp", addr, c)
+		require.NoError(t, err)
+		defer conn.Close()
+		// TLS 1.3 sends the session ticket after the handshake: read
+		// until the server has written it (a request, its answer).
+		_, err = conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, conn)
+		return conn.ConnectionState()
+	}
+	first, second := dial(), dial()
+	assert.Equal(t, tls.X25519, first.CurveID)
+	assert.False(t, first.DidResume)
+	assert.True(t, second.DidResume)
+
+	// Only the given roots: a server whose CA is not among them is refused.
+	other := keyvaulttest.NewServer(nil)
+	t.Cleanup(other.Close)
+	c := cfg.Clone()
+	c.ServerName = "127.0.0.1"
+	_, err := tls.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(other.ListenURL(), "https://"), "/"), c)
+	require.Error(t, err)
 }

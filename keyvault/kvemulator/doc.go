@@ -6,9 +6,7 @@
 // # The emulator
 //
 // Start listens on a loopback port with a certificate signed by a CA of its
-// own (HTTP/1.1 over TLS 1.2 or 1.3; key exchange X25519 or a NIST curve,
-// never a post-quantum hybrid, which would cost a herd of test clients on
-// one machine most of its CPU). VaultURL is https://NAME.vault.azure.net/; ClientOptions returns a
+// own. VaultURL is https://NAME.vault.azure.net/; ClientOptions returns a
 // Transport that trusts the CA and dials every address to the listener, so
 // requests carry the real vault host and the SDK's challenge-resource
 // verification stays on, as in production. Credential is a fake credential

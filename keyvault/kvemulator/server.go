@@ -314,10 +314,9 @@ func Start(opts *Options) (*Server, error) {
 		ConnState:         s.conns.track,
 		ErrorLog:          log.New(io.Discard, "", 0),
 		TLSConfig: &tls.Config{
-			Certificates:     []tls.Certificate{s.cert},
-			MinVersion:       tls.VersionTLS12,
-			NextProtos:       []string{"http/1.1"}, // HTTP/1.1 only, so dropped connections are real drops
-			CurvePreferences: serverCurves,         // classical key exchanges only
+			Certificates: []tls.Certificate{s.cert},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"http/1.1"}, // HTTP/1.1 only, so dropped connections are real drops
 		},
 	}
 	tlsLn := tls.NewListener(ln, s.http.TLSConfig)
@@ -327,17 +326,6 @@ func Start(opts *Options) (*Server, error) {
 	}()
 	return s, nil
 }
-
-// serverCurves are the key exchanges the emulator accepts, in its order of
-// preference: X25519 first, then the NIST curves, and no post-quantum
-// hybrid. A Go client offers X25519MLKEM768 first and also sends an X25519
-// key share, so it gets X25519 with no extra round trip; the handshake then
-// costs both sides about 0.5 ms of CPU instead of 1.4 ms each. That CPU
-// is the emulator's and every client's at once when a test or kvbench herd
-// of hundreds of clients starts on one machine. Recording loopback traffic
-// for later decryption, the threat the hybrid defends against, does not
-// apply to a loopback emulator.
-var serverCurves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
 
 // orDefault maps 0 to def and a negative duration to 0 (no limit).
 func orDefault(d, def time.Duration) time.Duration {
