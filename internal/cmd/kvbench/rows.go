@@ -226,13 +226,19 @@ func rowColdGet(ctx context.Context, bins *binaries, runs int) ([]row, error) {
 	}
 	var ours, raw []time.Duration
 	for i := range max(runs, 1) + 1 {
-		a, err := runOnce(bins.amlsecrets, "get", "cold-get")
-		if err != nil {
-			return nil, err
-		}
-		b, err := runOnce(bins.rawget, "cold-get")
-		if err != nil {
-			return nil, err
+		// The pair's order alternates (ours first, then raw first), so
+		// that neither always runs right after the other.
+		var a, b time.Duration
+		for j := range 2 {
+			var err error
+			if (i+j)%2 == 0 {
+				a, err = runOnce(bins.amlsecrets, "get", "cold-get")
+			} else {
+				b, err = runOnce(bins.rawget, "cold-get")
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 		if i > 0 { // the first pair warms the page cache
 			ours, raw = append(ours, a), append(raw, b)
@@ -247,7 +253,8 @@ func rowColdGet(ctx context.Context, bins *binaries, runs int) ([]row, error) {
 // rowUncached (row 9): the client CPU and allocations of one uncached GetSecret,
 // Keyvault (cache off) over azurevault against a raw azsecrets client, on
 // warm connections to an `amlsecrets serve` child process (so the
-// emulator's CPU is not in this process). Rounds alternate; medians.
+// emulator's CPU is not in this process). Each round measures both, in an
+// order that alternates from round to round; medians.
 func rowUncached(ctx context.Context, bins *binaries, rounds int) ([]row, error) {
 	srv, stop, err := startServe(ctx, bins.amlsecrets)
 	if err != nil {
@@ -285,9 +292,12 @@ func rowUncached(ctx context.Context, bins *binaries, rounds int) ([]row, error)
 	}
 	var oCPU, rCPU []time.Duration
 	var oAllocs, rAllocs []int64
-	for range max(rounds, 1) {
-		for i, f := range []func() error{ourGet, rawGet} {
-			cpu, allocs, err := cpuAndAllocs(f)
+	for r := range max(rounds, 1) {
+		fs := []func() error{ourGet, rawGet}
+		for j := range 2 {
+			// The order alternates by round (ours first, then raw first).
+			i := (r + j) % 2
+			cpu, allocs, err := cpuAndAllocs(fs[i])
 			if err != nil {
 				return nil, err
 			}
