@@ -363,6 +363,27 @@ func TestRequestPathWarmUpGateAfterADrop(t *testing.T) {
 	})
 }
 
+// TestRequestPathWarmUpGateAfterACancel: a cold store's first request whose
+// caller gives up before the answer leaves the gate shut, so the batch that
+// follows still meets the challenge once.
+func TestRequestPathWarmUpGateAfterACancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := &scriptedVault{latency: 20 * time.Millisecond}
+		cred := &staticCred{}
+		kv, _ := newScripted(t, v, cred, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		_, err := kv.GetSecret(ctx, "s0")
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, int64(0), v.challenges.Load())
+
+		_, err = kv.GetSecrets(t.Context(), names(64))
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), v.challenges.Load(), "one challenge answered")
+		assert.Equal(t, int64(1), cred.calls.Load(), "one token")
+	})
+}
+
 // TestRequestPathWarmUpGateUnreachable: a vault that never answers (every
 // connection dropped, each after a long wait) opens the gate after the
 // second request that got no answer, so a batch's calls fail side by side

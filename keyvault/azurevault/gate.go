@@ -21,13 +21,14 @@ import (
 // azcore shares one token fetch among every request after it) or at the
 // first answer of any kind. A request that got no answer (its connection
 // dropped, as the emulator at its connection cap drops a herd's connections
-// that have not sent their request yet) taught the client nothing: the next request
-// goes alone, as the first did (opening the gate then sent a cold batch of
-// 64 as 63 challenges and 36 token requests). After maxUnheard requests without
-// an answer the gate opens anyway, so that the calls of a batch against a
-// vault that cannot be reached fail side by side, not one after another. It
-// lives with the client it protects, so a new Keyvault over a warm Store
-// starts its batch at once.
+// that have not sent their request yet) or whose caller gave up taught the
+// client nothing: the next request goes alone, as the first did (opening
+// the gate on a drop sent a cold batch of 64 as 63 challenges and 36 token
+// requests). After maxUnheard requests without an answer the gate opens
+// anyway, so that the calls of a batch against a vault that cannot be
+// reached fail side by side, not one after another. It lives with the
+// client it protects, so a new Keyvault over a warm Store starts its batch
+// at once.
 type gate struct {
 	open    chan struct{} // closed when warm
 	once    sync.Once
@@ -64,10 +65,11 @@ func (g *gate) enter(ctx context.Context) (leave func(error), err error) {
 	}
 	return func(err error) {
 		switch {
-		case err == nil || answered(err):
+		case err == nil:
 			g.release()
 		case flight.IsContextError(err):
-		case g.unheard.Add(1) >= maxUnheard:
+			// The caller gave up: nothing was learnt, the slot passes on.
+		case answered(err), g.unheard.Add(1) >= maxUnheard:
 			g.release()
 		}
 		<-g.slot
