@@ -34,8 +34,8 @@
 //     Keyvault's retry layer is the only one that retries (azurevault
 //     turns azcore's off). Each node's transport has the TLS settings of
 //     azurevault.LoopbackTLSConfig and keyvaulttest's ClientOptions
-//     (X25519, sessions resumed), as a node's test herd gets from
-//     keyvaulttest: every node's handshakes share this machine's CPUs,
+//     (X25519, sessions resumed), as a herd built on keyvaulttest has:
+//     every node's handshakes share this machine's CPUs,
 //     where a real herd's nodes each have their own, and with Go's
 //     default TLS settings they are most of the herd's CPU. -node-go-tls
 //     gives the nodes Go's defaults instead (X25519MLKEM768, no session
