@@ -131,8 +131,7 @@ func TestKeyExchange(t *testing.T) {
 		{"P-256 only", []tls.CurveID{tls.CurveP256}, tls.CurveP256},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := tls.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(srv.ListenURL(), "https://"), "/"),
-				&tls.Config{RootCAs: roots, ServerName: "127.0.0.1", CurvePreferences: tt.offer})
+			conn, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", CurvePreferences: tt.offer})
 			require.NoError(t, err)
 			defer conn.Close()
 			st := conn.ConnectionState()
